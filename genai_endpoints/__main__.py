@@ -1,0 +1,3 @@
+from genai_endpoints.cli import app
+
+app(prog_name="genai-endpoints")

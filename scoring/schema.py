@@ -1,0 +1,315 @@
+"""The one request schema every cloud and task maps onto.
+
+Validation happens in two steps, both before anything reaches the model:
+``GenerationRequest`` checks each field on its own (types, ranges, unknown fields), and
+``resolve`` checks the fields together against the loaded model and the deployment's
+limits. Every failure is a ``RequestError`` naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scoring.errors import RequestError, UnsupportedTask
+from scoring.settings import Limits
+
+MAX_SEED = 2**32 - 1
+
+
+class Task(StrEnum):
+    TEXT_TO_IMAGE = "text-to-image"
+    IMAGE_TO_IMAGE = "image-to-image"
+    INPAINTING = "inpainting"
+    OUTPAINTING = "outpainting"
+    TEXT_TO_VIDEO = "text-to-video"
+
+    @property
+    def is_video(self) -> bool:
+        return self is Task.TEXT_TO_VIDEO
+
+    @property
+    def needs_image(self) -> bool:
+        return self in (Task.IMAGE_TO_IMAGE, Task.INPAINTING, Task.OUTPAINTING)
+
+
+class OutputFormat(StrEnum):
+    PNG = "png"
+    JPEG = "jpeg"
+    WEBP = "webp"
+    MP4 = "mp4"
+    GIF = "gif"
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self]
+
+    @property
+    def is_video(self) -> bool:
+        return self in (OutputFormat.MP4, OutputFormat.GIF)
+
+    @classmethod
+    def from_content_type(cls, content_type: str) -> OutputFormat | None:
+        base = content_type.split(";")[0].strip().lower()
+        if base == "image/jpg":
+            return cls.JPEG
+        return next((fmt for fmt, ct in CONTENT_TYPES.items() if ct == base), None)
+
+    @classmethod
+    def from_suffix(cls, suffix: str) -> OutputFormat:
+        name = suffix.lower().lstrip(".")
+        name = {"jpg": "jpeg"}.get(name, name)
+        try:
+            return cls(name)
+        except ValueError:
+            allowed = ", ".join(f".{f.value}" for f in cls)
+            raise RequestError(f"unknown output extension '{suffix}'; allowed: {allowed}") from None
+
+
+CONTENT_TYPES = {
+    OutputFormat.PNG: "image/png",
+    OutputFormat.JPEG: "image/jpeg",
+    OutputFormat.WEBP: "image/webp",
+    OutputFormat.MP4: "video/mp4",
+    OutputFormat.GIF: "image/gif",
+}
+IMAGE_FORMATS = (OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP)
+VIDEO_FORMATS = (OutputFormat.MP4, OutputFormat.GIF)
+
+
+class Outpaint(BaseModel):
+    """Pixels to add on each side of the input image before inpainting the new border."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    left: int = Field(0, ge=0, multiple_of=8)
+    right: int = Field(0, ge=0, multiple_of=8)
+    top: int = Field(0, ge=0, multiple_of=8)
+    bottom: int = Field(0, ge=0, multiple_of=8)
+
+    @property
+    def total(self) -> int:
+        return self.left + self.right + self.top + self.bottom
+
+
+class GenerationRequest(BaseModel):
+    """One generation, as any client sends it once its cloud's envelope is removed."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    task: Task | None = Field(None, description="default: inferred from the other fields")
+    prompt: str = Field(min_length=1)
+    negative_prompt: str | None = None
+    width: int | None = Field(None, ge=64, multiple_of=8)
+    height: int | None = Field(None, ge=64, multiple_of=8)
+    num_inference_steps: int = Field(30, ge=1)
+    guidance_scale: float = Field(7.5, ge=0.0, le=50.0)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    num_outputs: int = Field(1, ge=1)
+    image: str | None = Field(None, description="base64 (or data: URL) PNG, JPEG or WebP")
+    mask: str | None = Field(None, description="base64 image; white = repaint, black = keep")
+    strength: float | None = Field(None, gt=0.0, le=1.0)
+    outpaint: Outpaint | None = None
+    num_frames: int | None = Field(None, ge=1)
+    fps: int | None = Field(None, ge=1, le=60)
+    output_format: OutputFormat | None = None
+
+
+FIELDS = tuple(GenerationRequest.model_fields)
+
+
+def parse_request(data: Any) -> GenerationRequest:
+    """Validate one request object; a failure names every bad field and what is allowed."""
+    if not isinstance(data, dict):
+        raise RequestError(
+            f"request must be a JSON object with fields {', '.join(FIELDS)}; "
+            f"got {type(data).__name__}"
+        )
+    try:
+        return GenerationRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(err) for err in exc.errors(include_url=False)]
+        first = ".".join(str(p) for p in exc.errors()[0]["loc"]) or None
+        raise RequestError("; ".join(problems), field=first) from None
+
+
+def _describe(err: dict) -> str:
+    field = ".".join(str(p) for p in err["loc"]) or "request"
+    if err["type"] == "extra_forbidden":
+        parent = Outpaint if field.startswith("outpaint.") else GenerationRequest
+        allowed = ", ".join(parent.model_fields)
+        return f"{field}: unknown field; allowed fields: {allowed}"
+    if err["type"] == "enum":
+        return f"{field}: {err['msg'].replace('Input should be', 'must be')} (got {_short(err)})"
+    if err["type"] == "missing":
+        return f"{field}: required"
+    msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+    return f"{field}: {msg} (got {_short(err)})"
+
+
+def _short(err: dict) -> str:
+    text = repr(err.get("input"))
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the loaded model can do, and its natural output size."""
+
+    model_id: str
+    revision: str
+    tasks: frozenset[Task]
+    default_width: int
+    default_height: int
+    default_frames: int = 16
+    default_fps: int = 8
+
+    @property
+    def default_task(self) -> Task:
+        return Task.TEXT_TO_VIDEO if Task.TEXT_TO_VIDEO in self.tasks else Task.TEXT_TO_IMAGE
+
+
+@dataclass(frozen=True)
+class ResolvedRequest:
+    """A request with every default filled in, checked against model and limits."""
+
+    task: Task
+    prompt: str
+    negative_prompt: str | None
+    width: int | None  # None: take the (rounded) input image size
+    height: int | None
+    num_inference_steps: int
+    guidance_scale: float
+    seed: int | None
+    num_outputs: int
+    image_b64: str | None
+    mask_b64: str | None
+    strength: float
+    outpaint: Outpaint | None
+    num_frames: int
+    fps: int
+    output_format: OutputFormat
+
+
+def infer_task(req: GenerationRequest, info: ModelInfo) -> Task:
+    if req.task is not None:
+        return req.task
+    if req.outpaint is not None:
+        return Task.OUTPAINTING
+    if req.image is not None:
+        return Task.INPAINTING if req.mask is not None else Task.IMAGE_TO_IMAGE
+    if req.num_frames is not None or req.fps is not None:
+        return Task.TEXT_TO_VIDEO
+    return info.default_task
+
+
+def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> ResolvedRequest:
+    """Check the fields together; collect every problem so the caller fixes them at once."""
+    task = infer_task(req, info)
+    if task not in info.tasks:
+        can = ", ".join(sorted(t.value for t in info.tasks))
+        raise UnsupportedTask(
+            f"task: model '{info.model_id}' cannot do {task.value}; it can do: {can}", field="task"
+        )
+    problems: list[tuple[str, str]] = []
+
+    def bad(field: str, message: str) -> None:
+        problems.append((field, f"{field}: {message}"))
+
+    if len(req.prompt) > limits.max_prompt_chars:
+        bad("prompt", f"at most {limits.max_prompt_chars} characters (got {len(req.prompt)})")
+    if req.negative_prompt and len(req.negative_prompt) > limits.max_prompt_chars:
+        bad("negative_prompt", f"at most {limits.max_prompt_chars} characters")
+    if req.num_inference_steps > limits.max_steps:
+        bad(
+            "num_inference_steps",
+            f"must be between 1 and {limits.max_steps} (got {req.num_inference_steps})",
+        )
+    if req.num_outputs > limits.max_outputs:
+        bad("num_outputs", f"must be between 1 and {limits.max_outputs} (got {req.num_outputs})")
+
+    # fields that belong to other tasks are mistakes, not things to ignore silently
+    if task.needs_image and req.image is None:
+        bad("image", f"required for {task.value} (base64 PNG, JPEG or WebP)")
+    if not task.needs_image and req.image is not None:
+        bad("image", f"not used by {task.value}; use image-to-image, inpainting or outpainting")
+    if task is Task.INPAINTING and req.mask is None:
+        bad("mask", "required for inpainting (white = repaint, black = keep)")
+    if task is not Task.INPAINTING and req.mask is not None:
+        bad("mask", f"only used by inpainting, not {task.value}")
+    if task is Task.OUTPAINTING and (req.outpaint is None or req.outpaint.total == 0):
+        bad("outpaint", "outpainting needs at least one of left, right, top, bottom > 0")
+    if task is not Task.OUTPAINTING and req.outpaint is not None:
+        bad("outpaint", f"only used by outpainting, not {task.value}")
+    if req.strength is not None and not task.needs_image:
+        bad("strength", f"only used with an input image, not by {task.value}")
+    if not task.is_video:
+        for field in ("num_frames", "fps"):
+            if getattr(req, field) is not None:
+                bad(field, f"only used by text-to-video, not {task.value}")
+
+    fmt = req.output_format or (OutputFormat.MP4 if task.is_video else OutputFormat.PNG)
+    allowed_formats = VIDEO_FORMATS if task.is_video else IMAGE_FORMATS
+    if fmt not in allowed_formats:
+        names = ", ".join(f.value for f in allowed_formats)
+        bad("output_format", f"for {task.value} must be one of {names} (got {fmt.value})")
+
+    num_frames = req.num_frames or info.default_frames
+    if task.is_video and num_frames > limits.max_frames:
+        bad("num_frames", f"must be between 1 and {limits.max_frames} (got {num_frames})")
+
+    width, height = req.width, req.height
+    if not task.needs_image:
+        width = width or info.default_width
+        height = height or info.default_height
+    if width is not None and height is not None:
+        check_canvas(width, height, limits, bad, field="width")
+
+    strength = req.strength if req.strength is not None else default_strength(task)
+    if task.needs_image and int(req.num_inference_steps * strength) < 1:
+        bad(
+            "strength",
+            f"num_inference_steps x strength must be at least 1 "
+            f"(got {req.num_inference_steps} x {strength})",
+        )
+
+    if problems:
+        raise RequestError("; ".join(msg for _, msg in problems), field=problems[0][0])
+    return ResolvedRequest(
+        task=task,
+        prompt=req.prompt,
+        negative_prompt=req.negative_prompt,
+        width=width,
+        height=height,
+        num_inference_steps=req.num_inference_steps,
+        guidance_scale=req.guidance_scale,
+        seed=req.seed,
+        num_outputs=req.num_outputs,
+        image_b64=req.image,
+        mask_b64=req.mask,
+        strength=strength,
+        outpaint=req.outpaint,
+        num_frames=num_frames,
+        fps=req.fps or info.default_fps,
+        output_format=fmt,
+    )
+
+
+def default_strength(task: Task) -> float:
+    """Image-to-image keeps some of the input; (out)inpainting repaints the masked area fully."""
+    return 0.8 if task is Task.IMAGE_TO_IMAGE else 1.0
+
+
+def check_canvas(width: int, height: int, limits: Limits, bad, *, field: str) -> None:
+    """Report a canvas that is too large; ``bad(field, message)`` collects the problem."""
+    if max(width, height) > limits.max_side:
+        bad(field, f"each side must be at most {limits.max_side} px (got {width}x{height})")
+    elif width * height > limits.max_pixels:
+        bad(
+            field,
+            f"width x height must be at most {limits.max_pixels} pixels "
+            f"(got {width}x{height} = {width * height})",
+        )

@@ -1,0 +1,49 @@
+"""Deployment settings: the limits a request must respect and how the engine runs.
+
+Both read ``GENAI_*`` environment variables, so each cloud's package sets them the same
+way (container environment), and tests or the CLI pass them as objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["auto", "cuda", "cpu", "mps"]
+DType = Literal["auto", "float16", "bfloat16", "float32"]
+SchedulerName = Literal["dpm++", "euler", "euler-a", "ddim", "pndm", "model-default"]
+
+
+class Limits(BaseSettings):
+    """Per-deployment caps. The defaults suit a 24 GB GPU and a 60 s synchronous call."""
+
+    model_config = SettingsConfigDict(env_prefix="GENAI_", frozen=True, extra="ignore")
+
+    max_pixels: int = Field(1024 * 1024, ge=64 * 64, description="width x height of one output")
+    max_side: int = Field(2048, ge=64, description="longest side of one output, in pixels")
+    max_steps: int = Field(100, ge=1)
+    max_frames: int = Field(48, ge=1)
+    max_outputs: int = Field(4, ge=1, description="images or videos per request")
+    max_instances: int = Field(4, ge=1, description="requests batched in one envelope")
+    max_request_bytes: int = Field(6_000_000, ge=1024, description="size of the request body")
+    max_prompt_chars: int = Field(2000, ge=1)
+
+
+class EngineSettings(BaseSettings):
+    """How the engine loads and runs the model. ``auto`` picks CUDA when present."""
+
+    model_config = SettingsConfigDict(env_prefix="GENAI_", extra="ignore")
+
+    model_dir: Path | None = None
+    model_id: str | None = Field(None, description="reported in responses; default: folder name")
+    model_revision: str = "unpinned"
+    device: Device = "auto"
+    dtype: DType = "auto"
+    scheduler: SchedulerName = "dpm++"
+    max_queue: int = Field(8, ge=0, description="requests that may wait while one generates")
+    queue_timeout_s: float = Field(30.0, gt=0, description="longest wait for the GPU")
+    request_timeout_s: float = Field(55.0, gt=0, description="longest generation, then 504")
+    limits: Limits = Field(default_factory=Limits)
