@@ -39,6 +39,10 @@ def decode_image(b64: str, field: str, limits: Limits) -> Image.Image:
             img.load()
     except RequestError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise RequestError(
+            f"{field}: image is too large; at most {limits.max_pixels} pixels", field=field
+        ) from None
     except Exception:
         raise RequestError(
             f"{field}: not a decodable image; allowed: PNG, JPEG, WebP", field=field

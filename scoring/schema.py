@@ -18,6 +18,7 @@ from scoring.errors import RequestError, UnsupportedTask
 from scoring.settings import Limits
 
 MAX_SEED = 2**32 - 1
+DEFAULT_STEPS = 30
 
 
 class Task(StrEnum):
@@ -105,7 +106,7 @@ class GenerationRequest(BaseModel):
     negative_prompt: str | None = None
     width: int | None = Field(None, ge=64, multiple_of=8)
     height: int | None = Field(None, ge=64, multiple_of=8)
-    num_inference_steps: int = Field(30, ge=1)
+    num_inference_steps: int | None = Field(None, ge=1, description="default: 30, capped")
     guidance_scale: float = Field(7.5, ge=0.0, le=50.0)
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
     num_outputs: int = Field(1, ge=1)
@@ -223,11 +224,9 @@ def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> Resolved
         bad("prompt", f"at most {limits.max_prompt_chars} characters (got {len(req.prompt)})")
     if req.negative_prompt and len(req.negative_prompt) > limits.max_prompt_chars:
         bad("negative_prompt", f"at most {limits.max_prompt_chars} characters")
-    if req.num_inference_steps > limits.max_steps:
-        bad(
-            "num_inference_steps",
-            f"must be between 1 and {limits.max_steps} (got {req.num_inference_steps})",
-        )
+    steps = req.num_inference_steps or min(DEFAULT_STEPS, limits.max_steps)
+    if steps > limits.max_steps:
+        bad("num_inference_steps", f"must be between 1 and {limits.max_steps} (got {steps})")
     if req.num_outputs > limits.max_outputs:
         bad("num_outputs", f"must be between 1 and {limits.max_outputs} (got {req.num_outputs})")
 
@@ -269,11 +268,10 @@ def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> Resolved
         check_canvas(width, height, limits, bad, field="width")
 
     strength = req.strength if req.strength is not None else default_strength(task)
-    if task.needs_image and int(req.num_inference_steps * strength) < 1:
+    if task.needs_image and int(steps * strength) < 1:
         bad(
             "strength",
-            f"num_inference_steps x strength must be at least 1 "
-            f"(got {req.num_inference_steps} x {strength})",
+            f"num_inference_steps x strength must be at least 1 (got {steps} x {strength})",
         )
 
     if problems:
@@ -284,7 +282,7 @@ def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> Resolved
         negative_prompt=req.negative_prompt,
         width=width,
         height=height,
-        num_inference_steps=req.num_inference_steps,
+        num_inference_steps=steps,
         guidance_scale=req.guidance_scale,
         seed=req.seed,
         num_outputs=req.num_outputs,
