@@ -25,6 +25,9 @@ def build_tiny_model(out_dir: Path, kind: TinyKind = TinyKind.TEXT_TO_IMAGE, see
     """Write a tiny pipeline to ``out_dir`` (created) and return it."""
     import torch
 
+    from scoring.engine import quiet_loading
+
+    quiet_loading()
     torch.manual_seed(seed)
     tokenizer, text_encoder = _text_stack()
     vae = _vae()

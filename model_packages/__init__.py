@@ -1,0 +1,1 @@
+"""Stage weights once and build one byte-deterministic serving package per cloud."""
