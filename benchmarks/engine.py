@@ -31,8 +31,9 @@ def main() -> None:
 
     from scoring.encoders import encode
     from scoring.engine import Engine
+    from scoring.envelopes import Envelope
     from scoring.schema import OutputFormat
-    from scoring.service import Accept, Scorer
+    from scoring.service import Parsed, Scorer
     from scoring.settings import EngineSettings
     from scoring.tiny import TinyKind, build_tiny_model
 
@@ -53,16 +54,15 @@ def main() -> None:
                 job = scorer.validate(
                     {"prompt": "a lighthouse", "width": side, "height": side,
                      "num_inference_steps": steps, "seed": 0},
-                    Accept(None),
                 )  # fmt: skip
-                per_step.append(timed(lambda job=job: scorer.run([job]), repeat=3))
+                parsed = Parsed(Envelope.PLAIN, [job])
+                per_step.append(timed(lambda p=parsed: scorer.execute(p), repeat=3))
             step_s = (per_step[1] - per_step[0]) / 20  # the slope: excludes text encode, VAE
             print(f"denoising step, tiny t2i {side}x{side}:       {step_s * 1000:7.1f} ms")
         job = vscorer.validate(
             {"prompt": "waves", "num_frames": 16, "num_inference_steps": 5, "seed": 0},
-            Accept(None),
         )
-        video_s = timed(lambda: vscorer.run([job]), 3)
+        video_s = timed(lambda: vscorer.execute(Parsed(Envelope.PLAIN, [job])), 3)
         print(f"tiny t2v 16 frames 64x64, 5 steps:        {video_s:7.3f} s")
 
     rng = np.random.default_rng(0)

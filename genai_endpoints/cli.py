@@ -209,14 +209,15 @@ def _run_generation(settings, request: dict, out_file: Path) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from scoring.engine import Engine
+    from scoring.envelopes import Envelope
     from scoring.errors import ScoringError
-    from scoring.service import Accept, Scorer
+    from scoring.service import Parsed, Scorer
 
     try:
         with err.status(f"loading model from {settings.model_dir}"):
             engine = Engine(settings)
         scorer = Scorer(engine)
-        job = scorer.validate(request, Accept(None))
+        job = scorer.validate(request)
         with Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -224,16 +225,18 @@ def _run_generation(settings, request: dict, out_file: Path) -> None:
             TimeElapsedColumn(),
             console=err,
         ) as bar:
-            t = bar.add_task(f"{job[0].task.value}", total=None)
-            results = scorer.run([job], progress=lambda i, n: bar.update(t, completed=i, total=n))
+            t = bar.add_task(job.req.task.value, total=None)
+            results = scorer.execute(
+                Parsed(Envelope.PLAIN, [job]),
+                progress=lambda i, n: bar.update(t, completed=i, total=n),
+            )
+        blobs, meta = scorer.encode(results[0], job.req.output_format)
     except ScoringError as exc:
         fail(as_options(exc.message))
-    result = results[0]
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(f".{out_file.name}.partial")
-    tmp.write_bytes(result["_raw"])
+    tmp.write_bytes(blobs[0])
     os.replace(tmp, out_file)
-    meta = result["metadata"]
     t = meta["timings_ms"]
     out.print(
         f"wrote {out_file} ({meta['width']}x{meta['height']}, {meta['task']}, "

@@ -193,6 +193,7 @@ class ResolvedRequest:
     num_frames: int
     fps: int
     output_format: OutputFormat
+    format_explicit: bool = True  # False: the default, which an Accept header may override
 
 
 def infer_task(req: GenerationRequest, info: ModelInfo) -> Task:
@@ -293,6 +294,7 @@ def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> Resolved
         num_frames=num_frames,
         fps=req.fps or info.default_fps,
         output_format=fmt,
+        format_explicit=req.output_format is not None,
     )
 
 

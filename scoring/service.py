@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from scoring import __version__
-from scoring.encoders import encode
+from scoring import __version__, encoders
 from scoring.engine import Engine, Generated, Progress
 from scoring.envelopes import Envelope, unwrap
 from scoring.errors import (
@@ -102,79 +101,111 @@ class Scorer:
     ) -> Answer:
         """Bytes in, answer out; every failure becomes its 4xx/5xx answer, never a raise."""
         try:
-            if len(body) > self.limits.max_request_bytes:
-                raise PayloadTooLarge(
-                    f"body: {len(body)} bytes; at most {self.limits.max_request_bytes}"
-                )
-            base = (content_type or JSON).split(";")[0].strip().lower()
-            if base not in (JSON, "text/json", "application/x-json"):
-                raise UnsupportedMediaType(f"Content-Type: {content_type!r}; send {JSON}")
-            try:
-                payload = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise RequestError(f"body: not valid JSON ({exc})") from None
-            return self.handle_payload(payload, accept)
-        except ScoringError as err:
-            return Answer.of_error(err)
-
-    def handle_payload(self, payload: Any, accept: str | None = None) -> Answer:
-        try:
             wants = Accept(accept)
-            unwrapped = unwrap(payload, self.limits)
-            jobs = [self.validate(item, wants) for item in unwrapped.requests]
-            if wants.raw and (len(jobs) > 1 or jobs[0][0].num_outputs > 1):
-                raise NotAcceptable(
-                    f"Accept: {accept} asks for one raw file, but the request makes "
-                    "several outputs; accept application/json instead"
-                )
-            results = self.run(jobs)
+            parsed = self.parse(body, content_type)
+            self.negotiate(parsed, wants)  # before the GPU: a 406 costs nothing
+            return self.render(self.execute(parsed), wants)
         except ScoringError as err:
             return Answer.of_error(err)
         except Exception:  # a bug or a GPU fault: log it whole, answer without internals
             log.exception("generation failed")
             return Answer.of_json({"error": {"code": 500, "message": "internal error"}}, 500)
 
+    # The three stages, separate so that adapters whose server splits a request into
+    # steps (SageMaker's input_fn / predict_fn / output_fn) call the same code.
+
+    def parse(self, body: bytes | str, content_type: str | None = JSON) -> Parsed:
+        """Size, media type, JSON, envelope, schema, model, limits and input pixels."""
+        if isinstance(body, str):
+            body = body.encode()
+        if len(body) > self.limits.max_request_bytes:
+            raise PayloadTooLarge(
+                f"body: {len(body)} bytes; at most {self.limits.max_request_bytes}"
+            )
+        base = (content_type or JSON).split(";")[0].strip().lower()
+        if base not in (JSON, "text/json", "application/x-json"):
+            raise UnsupportedMediaType(f"Content-Type: {content_type!r}; send {JSON}")
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RequestError(f"body: not valid JSON ({exc})") from None
+        return self.parse_payload(payload)
+
+    def parse_payload(self, payload: Any) -> Parsed:
+        unwrapped = unwrap(payload, self.limits)
+        jobs = [self.validate(item) for item in unwrapped.requests]
+        return Parsed(unwrapped.envelope, jobs)
+
+    def validate(self, item: dict) -> Job:
+        """Schema, model, limits and input pixels: everything short of running the model."""
+        req = resolve(parse_request(item), self.engine.info, self.limits)
+        return Job(req, self.engine.prepare(req))
+
+    def negotiate(self, parsed: Parsed, wants: Accept) -> None:
+        """Refuse an Accept header the answer could not honour."""
+        if not wants.raw:
+            return
+        if len(parsed.jobs) > 1 or parsed.jobs[0].req.num_outputs > 1:
+            raise NotAcceptable(
+                "Accept: asks for one raw file, but the request makes several outputs; "
+                "accept application/json instead"
+            )
+        self._raw_format(parsed.jobs[0].req, wants)
+
+    def execute(self, parsed: Parsed, progress: Progress | None = None) -> list[Result]:
+        """Run every job of the request in one turn on the GPU."""
+        with self.gate.slot() as queued_s:
+            deadline = time.monotonic() + self.settings.request_timeout_s
+            generated = [
+                self.engine.generate(job.req, job.kwargs, deadline=deadline, progress=progress)
+                for job in parsed.jobs
+            ]
+        return [
+            Result(job.req, gen, queued_s, parsed.envelope)
+            for job, gen in zip(parsed.jobs, generated, strict=True)
+        ]
+
+    def render(self, results: list[Result], wants: Accept) -> Answer:
+        """Encode in the negotiated format: JSON with base64 outputs, or one raw file."""
         if wants.raw:
-            data, meta = results[0]["_raw"], results[0]["metadata"]
+            self.negotiate(Parsed(results[0].envelope, [Job(r.req, {}) for r in results]), wants)
+            fmt = self._raw_format(results[0].req, wants)
+            blobs, meta = self.encode(results[0], fmt)
             headers = {
                 "X-Genai-Seed": str(meta["seeds"][0]),
                 "X-Genai-Timings-Ms": json.dumps(meta["timings_ms"], separators=(",", ":")),
             }
-            return Answer(200, data, results[0]["outputs"][0]["content_type"], headers)
-        for r in results:
-            r.pop("_raw", None)
-        if unwrapped.envelope is Envelope.INSTANCES:
-            return Answer.of_json({"predictions": results})
-        return Answer.of_json(results[0])
+            return Answer(200, blobs[0], fmt.content_type, headers)
+        answers = [self.to_json(r) for r in results]
+        if results[0].envelope is Envelope.INSTANCES:
+            return Answer.of_json({"predictions": answers})
+        return Answer.of_json(answers[0])
 
-    def validate(self, item: dict, wants: Accept) -> tuple[ResolvedRequest, dict]:
-        """Schema, model, limits and input pixels: everything short of running the model."""
-        if wants.raw_format is not None and "output_format" not in item and isinstance(item, dict):
-            item = {**item, "output_format": wants.raw_format.value}
-        req = resolve(parse_request(item), self.engine.info, self.limits)
-        if wants.raw_format is not None and req.output_format is not wants.raw_format:
-            raise NotAcceptable(
-                f"Accept: {wants.raw_format.content_type} conflicts with output_format "
-                f"{req.output_format.value}"
-            )
-        return req, self.engine.prepare(req)
+    def _raw_format(self, req: ResolvedRequest, wants: Accept) -> OutputFormat:
+        if wants.raw_format is None or wants.raw_format is req.output_format:
+            return req.output_format
+        if not req.format_explicit and wants.raw_format.is_video == req.task.is_video:
+            return wants.raw_format
+        raise NotAcceptable(
+            f"Accept: {wants.raw_format.content_type} cannot carry this answer; "
+            f"it is {req.output_format.content_type}"
+        )
 
-    def run(
-        self, jobs: list[tuple[ResolvedRequest, dict]], progress: Progress | None = None
-    ) -> list[dict[str, Any]]:
-        with self.gate.slot() as queued_s:
-            deadline = time.monotonic() + self.settings.request_timeout_s
-            generated = [
-                self.engine.generate(req, kw, deadline=deadline, progress=progress)
-                for req, kw in jobs
-            ]
-        return [
-            self._answer(req, gen, queued_s) for (req, _), gen in zip(jobs, generated, strict=True)
-        ]
+    def to_json(self, result: Result) -> dict[str, Any]:
+        blobs, meta = self.encode(result, result.req.output_format)
+        ct = result.req.output_format.content_type
+        return {
+            "outputs": [
+                {"data": base64.b64encode(b).decode(), "content_type": ct, "seed": s}
+                for b, s in zip(blobs, result.generated.seeds, strict=True)
+            ],
+            "metadata": meta,
+        }
 
-    def _answer(self, req: ResolvedRequest, gen: Generated, queued_s: float) -> dict[str, Any]:
+    def encode(self, result: Result, fmt: OutputFormat) -> tuple[list[bytes], dict[str, Any]]:
+        req, gen = result.req, result.generated
         start = time.monotonic()
-        blobs = [encode(frames, req.output_format, req.fps) for frames in gen.outputs]
+        blobs = [encoders.encode(frames, fmt, req.fps) for frames in gen.outputs]
         encode_s = time.monotonic() - start
         info = self.engine.info
         meta: dict[str, Any] = {
@@ -187,19 +218,31 @@ class Scorer:
             "height": gen.height,
             "num_inference_steps": req.num_inference_steps,
             "timings_ms": {
-                "queued": round(queued_s * 1000, 1),
+                "queued": round(result.queued_s * 1000, 1),
                 "inference": round(gen.inference_s * 1000, 1),
                 "encode": round(encode_s * 1000, 1),
             },
         }
         if req.task.is_video:
             meta.update(num_frames=len(gen.outputs[0]), fps=req.fps)
-        ct = req.output_format.content_type
-        return {
-            "outputs": [
-                {"data": base64.b64encode(b).decode(), "content_type": ct, "seed": s}
-                for b, s in zip(blobs, gen.seeds, strict=True)
-            ],
-            "metadata": meta,
-            "_raw": blobs[0],
-        }
+        return blobs, meta
+
+
+@dataclass(frozen=True)
+class Job:
+    req: ResolvedRequest
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    envelope: Envelope
+    jobs: list[Job]
+
+
+@dataclass(frozen=True)
+class Result:
+    req: ResolvedRequest
+    generated: Generated
+    queued_s: float
+    envelope: Envelope = Envelope.PLAIN
