@@ -24,7 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 err = Console(stderr=True)
-out = Console()
+console = Console()
 
 
 class TaskChoice(StrEnum):
@@ -51,7 +51,7 @@ def version() -> None:
     """Print the scoring engine's version."""
     from scoring import __version__
 
-    out.print(__version__)
+    console.print(__version__)
 
 
 @app.command("tiny-model")
@@ -84,7 +84,7 @@ def tiny_model(
             shutil.rmtree(out_dir)
         os.replace(Path(tmp) / "model", out_dir)
     size = sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file())
-    out.print(f"wrote {task.value} model to {out_dir} ({size / 1e6:.1f} MB)")
+    console.print(f"wrote {task.value} model to {out_dir} ({size / 1e6:.1f} MB)")
 
 
 OPTION_OF_FIELD = {
@@ -238,9 +238,101 @@ def _run_generation(settings, request: dict, out_file: Path) -> None:
     tmp.write_bytes(blobs[0])
     os.replace(tmp, out_file)
     t = meta["timings_ms"]
-    out.print(
+    console.print(
         f"wrote {out_file} ({meta['width']}x{meta['height']}, {meta['task']}, "
         f"seed {meta['seeds'][0]}; load {engine.load_s:.2f} s, inference "
         f"{t['inference'] / 1000:.2f} s, encode {t['encode'] / 1000:.2f} s)",
         highlight=False,
     )
+
+
+class CloudChoice(StrEnum):
+    SAGEMAKER = "sagemaker"
+    VERTEX = "vertex"
+    AZUREML = "azureml"
+    ALL = "all"
+
+
+@app.command()
+def package(
+    out: Annotated[Path, typer.Option(help="Folder to write OUT/<cloud>/ packages into.")],
+    model_dir: Annotated[Path | None, typer.Option(help="A local diffusers folder.")] = None,
+    model_id: Annotated[str | None, typer.Option(help="Hugging Face Hub id, ORG/NAME.")] = None,
+    revision: Annotated[
+        str | None, typer.Option(help="Hub commit sha (required with --model-id).")
+    ] = None,
+    cloud: Annotated[CloudChoice, typer.Option(help="Which cloud's package to build.")] = (
+        CloudChoice.ALL
+    ),
+    tarball: Annotated[
+        bool, typer.Option(help="Also write SageMaker's model.tar.gz (normally not needed).")
+    ] = False,
+) -> None:
+    """Stage a model once and build a byte-deterministic serving package per cloud.
+
+    Weights are hashed while read, hard-linked into each package when the file system
+    allows (copied once otherwise), never compressed. Each package has a manifest.json.
+    """
+    from model_packages.build import CLOUDS, build_packages
+    from model_packages.staging import StagingError, stage_hub, stage_local
+
+    if (model_dir is None) == (model_id is None):
+        fail("give exactly one of --model-dir or --model-id")
+    if model_id is not None and revision is None:
+        fail("--revision: required with --model-id (a commit sha, so the package is pinned)")
+    clouds = list(CLOUDS) if cloud is CloudChoice.ALL else [cloud.value]
+    try:
+        with err.status("hashing and staging the model"):
+            if model_dir is not None:
+                staged = stage_local(model_dir)
+            else:
+                staged = stage_hub(model_id, revision)
+        with err.status(f"building {', '.join(clouds)}"):
+            manifests = build_packages(staged, clouds, out, tarball=tarball)
+    except StagingError as exc:
+        fail(str(exc))
+    for name, manifest in manifests.items():
+        console.print(
+            f"{name:9} {out / name}  weights {manifest.weights.key_prefix}  "
+            f"({manifest.model.size_bytes / 1e6:.1f} MB)",
+            highlight=False,
+        )
+
+
+@app.command()
+def serve(
+    cloud: Annotated[CloudChoice, typer.Option(help="sagemaker, vertex or azureml.")],
+    package_dir: Annotated[Path, typer.Option("--package", help="A built OUT/<cloud> folder.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
+) -> None:
+    """Serve a package locally under its cloud's serving contract (loopback only)."""
+    import logging
+
+    from genai_endpoints.local_serve import serve_forever
+
+    if cloud is CloudChoice.ALL:
+        fail("--cloud: serve one cloud at a time (sagemaker, vertex or azureml)")
+    if not (package_dir / "manifest.json").is_file():
+        fail(f"--package: {package_dir} has no manifest.json; build it with `package`")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    raise typer.Exit(serve_forever(cloud.value, package_dir, port))
+
+
+@app.command()
+def rehearse(
+    model_dir: Annotated[
+        Path | None, typer.Option(help="A diffusers folder; default: build the tiny model.")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where packages and outputs go.")] = Path(
+        "build/rehearsal"
+    ),
+    prompt: Annotated[str, typer.Option(help="The one request sent to every cloud.")] = (
+        "a lighthouse at dusk"
+    ),
+    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 4,
+) -> None:
+    """The offline main job: package for all three clouds, serve each under its contract,
+    send the same request to each, save the outputs and compare them."""
+    from genai_endpoints.rehearsal import run_rehearsal
+
+    raise typer.Exit(run_rehearsal(model_dir, out_dir, prompt, steps, console, err))

@@ -1,0 +1,198 @@
+"""The offline main job: every cloud's package, served under its own contract, answering
+the same request. Also the helpers tests use to run a package server as a child process."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+HEALTH = {"sagemaker": "/ping", "vertex": "/health", "azureml": "/"}
+PREDICT = {"sagemaker": "/invocations", "vertex": "/predict", "azureml": "/score"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    content_type: str
+    latency_s: float
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
+         timeout: float = 120) -> Reply:  # fmt: skip
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            data = resp.read()
+            return Reply(
+                resp.status, data, resp.headers.get("Content-Type", ""), time.perf_counter() - start
+            )
+    except urllib.error.HTTPError as exc:
+        return Reply(
+            exc.code, exc.read(), exc.headers.get("Content-Type", ""), time.perf_counter() - start
+        )
+
+
+@dataclass
+class RunningServer:
+    cloud: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def predict(self, payload: dict, accept: str | None = None) -> Reply:
+        headers = {"Content-Type": "application/json"}
+        if accept:
+            headers["Accept"] = accept
+        return http("POST", self.base + PREDICT[self.cloud], json.dumps(payload).encode(), headers)
+
+    def health(self) -> Reply:
+        return http("GET", self.base + HEALTH[self.cloud], timeout=5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def package_server(cloud: str, package: Path, log_dir: Path, ready_timeout: float = 180,
+                   expect_ready: bool = True) -> Iterator[RunningServer]:  # fmt: skip
+    """``genai-endpoints serve`` in a child process, waited on until healthy (or, with
+    ``expect_ready=False``, until it reports a load failure), always stopped after."""
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{cloud}-{port}.log"
+    cmd = [sys.executable, "-m", "genai_endpoints", "serve", "--cloud", cloud,
+           "--package", str(package), "--port", str(port)]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = RunningServer(cloud, port, proc, log_path)
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{cloud} server exited ({proc.returncode}):\n{server.log()[-3000:]}"
+                )
+            with contextlib.suppress(OSError):
+                reply = server.health()
+                if reply.status == 200 or (not expect_ready and b"failed" in reply.body):
+                    break
+                if expect_ready and b'"failed"' in reply.body:
+                    raise RuntimeError(f"{cloud} model failed to load: {reply.body.decode()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{cloud} not ready in {ready_timeout:g} s:\n{server.log()[-3000:]}"
+                )
+            time.sleep(0.3)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def envelope(cloud: str, request: dict) -> dict:
+    """The same request in the envelope each cloud's own clients send."""
+    if cloud == "sagemaker":
+        params = {k: v for k, v in request.items() if k != "prompt"}
+        return {"inputs": request["prompt"], "parameters": params}
+    if cloud == "vertex":
+        return {"instances": [{"prompt": request["prompt"]}],
+                "parameters": {k: v for k, v in request.items() if k != "prompt"}}  # fmt: skip
+    return request
+
+
+def first_output(cloud: str, reply: Reply) -> dict:
+    body = reply.json()
+    return body["predictions"][0] if cloud == "vertex" else body
+
+
+def run_rehearsal(model_dir: Path | None, out_dir: Path, prompt: str, steps: int,
+                  console: Console, err: Console) -> int:  # fmt: skip
+    from PIL import Image
+
+    from model_packages.build import CLOUDS, build_packages
+    from model_packages.staging import stage_local
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if model_dir is None:
+        from scoring.tiny import build_tiny_model
+
+        model_dir = out_dir / "tiny-t2i"
+        if not (model_dir / "model_index.json").is_file():
+            with err.status("building the tiny text-to-image model"):
+                build_tiny_model(model_dir)
+    with err.status("packaging for sagemaker, vertex and azureml"):
+        manifests = build_packages(stage_local(model_dir), list(CLOUDS), out_dir / "packages")
+    video = manifests["sagemaker"].model.tasks == ["text-to-video"]
+    request = {"prompt": prompt, "num_inference_steps": steps, "seed": 7, "width": 64, "height": 64}
+    if video:
+        request["num_frames"] = 8
+    suffix = "mp4" if video else "png"
+
+    table = Table(title="rehearsal: one request, three clouds' contracts, on loopback")
+    for col in ("cloud", "status", "latency", "output", "same bytes"):
+        table.add_column(col)
+    results: dict[str, tuple[bool, bytes | None]] = {}
+    for cloud in CLOUDS:
+        try:
+            with (
+                err.status(f"starting {cloud} server"),
+                package_server(cloud, out_dir / "packages" / cloud, out_dir / "logs") as server,
+            ):
+                reply = server.predict(envelope(cloud, request))
+        except (RuntimeError, TimeoutError) as exc:
+            results[cloud] = (False, None)
+            table.add_row(cloud, "[red]did not start[/]", "-", str(exc).splitlines()[0], "-")
+            continue
+        ok, data, path = reply.status == 200, None, "-"
+        if ok:
+            out = first_output(cloud, reply)["outputs"][0]
+            data = base64.b64decode(out["data"])
+            path = out_dir / f"{cloud}.{suffix}"
+            path.write_bytes(data)
+            if not video:
+                ok = Image.open(io.BytesIO(data)).size == (64, 64)
+        results[cloud] = (ok, data)
+        status = f"[green]{reply.status}[/]" if ok else f"[red]{reply.status}[/]"
+        table.add_row(cloud, status, f"{reply.latency_s * 1000:.0f} ms", str(path), "")
+    blobs = {c: d for c, (ok, d) in results.items() if ok}
+    same = len(set(blobs.values())) == 1 and len(blobs) == len(CLOUDS)
+    for row, cloud in enumerate(CLOUDS):
+        if cloud in blobs:
+            table.columns[4]._cells[row] = "yes" if same else "[yellow]differs[/]"
+    console.print(table)
+    all_ok = all(ok for ok, _ in results.values())
+    console.print("all three answered correctly" if all_ok else "[red]rehearsal failed[/]")
+    return 0 if all_ok else 1
