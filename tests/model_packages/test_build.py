@@ -90,7 +90,7 @@ def test_hub_revision_must_be_a_commit(tmp_path):
 
 
 def test_not_a_model_folder(tmp_path):
-    with pytest.raises(StagingError, match="model_index.json"):
+    with pytest.raises(StagingError, match=r"model_index\.json"):
         stage_local(tmp_path)
 
 
