@@ -336,3 +336,13 @@ def rehearse(
     from genai_endpoints.rehearsal import run_rehearsal
 
     raise typer.Exit(run_rehearsal(model_dir, out_dir, prompt, steps, console, err))
+
+
+def _register_cloud_commands() -> None:
+    """Commands that live in their own modules (heavy imports stay inside them)."""
+    from genai_endpoints.synth_cmd import synth
+
+    app.command("synth")(synth)
+
+
+_register_cloud_commands()

@@ -40,11 +40,18 @@ def build_package(staged: StagedModel, cloud: str, out: Path, tarball: bool = Fa
         write_code(code, spec.entry_name, spec.entry_source, staged)
         for rel, text in spec.extra_files.items():
             write_file(pkg / rel, text.encode())
-        code_files = list_tree(code, exclude=weights if code == weights else None)
-        if code == weights:  # Vertex: code beside the weights; list only what we wrote
-            names = {f.path for f in staged.files}
-            code_files = [f for f in code_files if f.path not in names]
-        serving_tree = list_tree(weights)
+        # hash only what was just written: the weights were hashed once, while staged
+        weight_paths = {f.path for f in staged.files} if code == weights else set()
+        code_files = list_tree(code, skip=weight_paths)
+        serving_tree = list(staged.files)
+        if code.is_relative_to(weights):  # SageMaker and Vertex: code inside the tree
+            inside = code.relative_to(weights).as_posix()
+            serving_tree += [
+                f.model_copy(update={"path": f"{inside}/{f.path}".lstrip("./")})
+                if inside != "."
+                else f
+                for f in code_files
+            ]
         manifest = Manifest(
             cloud=cloud,
             engine_version=scoring.__version__,

@@ -61,11 +61,11 @@ def write_code(dest: Path, entry_name: str, entry_source: str, staged: StagedMod
     write_file(dest / PACKAGE_INFO, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
 
 
-def list_tree(root: Path, exclude: Path | None = None) -> list[FileEntry]:
-    """Every file under ``root`` (minus the ``exclude`` subtree), sorted, with its hash."""
+def list_tree(root: Path, skip: set[str] | frozenset[str] = frozenset()) -> list[FileEntry]:
+    """Every file under ``root`` but the ``skip`` paths (relative), sorted, with its hash."""
     out = []
     for path in sorted(root.rglob("*")):
-        if path.is_dir() or (exclude is not None and path.is_relative_to(exclude)):
+        if path.is_dir() or path.relative_to(root).as_posix() in skip:
             continue
         out.append(
             FileEntry(

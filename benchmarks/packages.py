@@ -1,0 +1,101 @@
+"""Package build time for a model with a 1 GB weights file, against `cp -r` and `tar czf`
+of the same folder; and each local server's median latency against a direct engine call.
+
+A benchmark, not a test. Run: .venv/bin/python benchmarks/packages.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from genai_endpoints.rehearsal import envelope, package_server
+from model_packages.build import CLOUDS, build_packages
+from model_packages.staging import stage_local
+from scoring.tiny import build_tiny_model
+
+GB = 1 << 30
+
+
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def drop_page_cache_hint() -> str:
+    return "warm page cache (the file was just written)"
+
+
+def build_times(tmp: Path) -> None:
+    model = build_tiny_model(tmp / "model")
+    big = model / "unet" / "extra_weights.safetensors"
+    with big.open("wb") as fh:  # incompressible, like real weights
+        for _ in range(GB // (64 << 20)):
+            fh.write(os.urandom(64 << 20))
+    print(f"model folder: {sum(f.stat().st_size for f in model.rglob('*') if f.is_file()) / 1e9:.2f} GB, "
+          f"{drop_page_cache_hint()}")  # fmt: skip
+    t_pkg = seconds(lambda: build_packages(stage_local(model), list(CLOUDS), tmp / "pkg"))
+    t_pkg1 = seconds(lambda: build_packages(stage_local(model), ["sagemaker"], tmp / "pkg1"))
+    t_cp = seconds(lambda: subprocess.run(["cp", "-r", str(model), str(tmp / "cp")], check=True))
+    t_tar = seconds(
+        lambda: subprocess.run(
+            ["tar", "czf", str(tmp / "m.tgz"), "-C", str(tmp), "model"], check=True
+        )
+    )
+    print(f"package, all 3 clouds (hash once + hard links): {t_pkg:6.2f} s")
+    print(f"package, sagemaker only:                        {t_pkg1:6.2f} s")
+    print(f"cp -r of the same folder:                       {t_cp:6.2f} s")
+    print(f"tar czf of the same folder:                     {t_tar:6.2f} s")
+    for d in ("pkg", "pkg1", "cp"):
+        shutil.rmtree(tmp / d)
+    big.unlink()
+
+
+def latencies(tmp: Path, n: int = 15) -> None:
+    from scoring.engine import Engine
+    from scoring.service import Scorer
+    from scoring.settings import EngineSettings
+
+    model = tmp / "model"
+    request = {
+        "prompt": "a lighthouse",
+        "num_inference_steps": 2,
+        "seed": 1,
+        "width": 64,
+        "height": 64,
+    }
+    scorer = Scorer(Engine(EngineSettings(model_dir=model)))
+    body = json.dumps(request).encode()
+    scorer.handle(body)  # warm up
+    direct = []
+    for _ in range(n):
+        direct.append(seconds(lambda: scorer.handle(body)))
+    print(
+        f"direct Scorer.handle, tiny 64x64, 2 steps:      median {statistics.median(direct) * 1000:6.1f} ms"
+    )
+    build_packages(stage_local(model), list(CLOUDS), tmp / "pkg")
+    for cloud in CLOUDS:
+        with package_server(cloud, tmp / "pkg" / cloud, tmp / "logs") as server:
+            payload = envelope(cloud, request)
+            server.predict(payload)  # warm up
+            times = [server.predict(payload).latency_s for _ in range(n)]
+        print(
+            f"{cloud:9} over HTTP on loopback:              median {statistics.median(times) * 1000:6.1f} ms"
+        )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        build_times(Path(tmp))
+        latencies(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

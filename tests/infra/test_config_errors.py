@@ -1,0 +1,197 @@
+"""Each class of bad config stops the program with one message: key, value, what is allowed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+
+from infra.synth import SynthError
+from tests.infra.conftest import FIXTURE_PACKAGES, ROOT, make_package, run_config, stack_config
+
+
+def _with(config, **aws):
+    config = copy.deepcopy(config)
+    config["genai-endpoints:aws"].update(aws)
+    return config
+
+
+def _error(config, **kw) -> str:
+    with pytest.raises(SynthError) as info:
+        run_config(config, **kw)
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_unknown_top_level_key(dev_config):
+    dev_config["genai-endpoints:instanceType"] = "ml.g5.xlarge"
+    msg = _error(dev_config)
+    assert "unknown key genai-endpoints:instanceType" in msg
+    assert "allowed keys: package, task, environment, tags, aws, gcp, azure, hubToken" in msg
+
+
+def test_unknown_nested_key_lists_allowed_keys(dev_config):
+    msg = _error(_with(dev_config, instanceTyp="ml.g5.xlarge"))
+    assert "unknown key genai-endpoints:aws.instanceTyp" in msg
+    assert "instanceType" in msg and "minInstances" in msg
+
+
+def test_bad_instance_type(dev_config):
+    msg = _error(_with(dev_config, instanceType="ml.g5.huge"))
+    assert "genai-endpoints:aws.instanceType='ml.g5.huge'" in msg
+    assert "not a known sagemaker GPU instance type" in msg and "allowed: ml.g4dn.xlarge" in msg
+
+
+def test_non_gpu_instance_type(dev_config):
+    msg = _error(_with(dev_config, instanceType="ml.m5.xlarge"))
+    assert "'ml.m5.xlarge' is a cpu instance with no GPU" in msg and "allowed:" in msg
+
+
+def test_too_little_gpu_memory(dev_config, tmp_path):
+    big = make_package(tmp_path, size_bytes=20 * 2**30)
+    msg = _error(_with(dev_config, instanceType="ml.g5.xlarge"), package_dir=big)
+    assert "genai-endpoints:aws.instanceType='ml.g5.xlarge'" in msg
+    assert "24 GiB per GPU" in msg and "needs ≥ 30.0 GiB" in msg
+    assert "allowed: " in msg and "ml.g6e.xlarge" in msg and "ml.g5.2xlarge" not in msg
+
+
+def test_video_on_realtime_is_refused(dev_config, video_package):
+    config = _with(dev_config, mode="realtime", minInstances=1)
+    config["genai-endpoints:task"] = "text-to-video"
+    msg = _error(config, package_dir=video_package)
+    assert "genai-endpoints:aws.mode='realtime'" in msg and "60 s, 6 MB" in msg
+    assert "allowed: 'async'" in msg
+
+
+@pytest.mark.parametrize(
+    ("aws", "expected"),
+    [
+        ({"minInstances": 3, "maxInstances": 2}, "aws.minInstances=3: must be ≤"),
+        ({"minInstances": -1}, "aws.minInstances=-1: Input should be greater than or equal to 0"),
+        ({"maxInstances": 0}, "aws.maxInstances=0: Input should be greater than or equal to 1"),
+        ({"mode": "realtime", "minInstances": 0}, "cannot scale to zero; allowed: ≥ 1"),
+        ({"minInstances": "two"}, "aws.minInstances='two': Input should be a valid integer"),
+    ],
+)
+def test_bad_min_max(dev_config, aws, expected):
+    assert expected in _error(_with(dev_config, **aws))
+
+
+def test_missing_manifest(dev_config, tmp_path):
+    msg = _error(dev_config, package_dir=tmp_path / "nowhere")
+    assert "genai-endpoints:package=" in msg and "no sagemaker manifest" in msg
+    assert "allowed: a folder holding 'sagemaker/manifest.json'" in msg
+
+
+def test_stale_code_file(dev_config, tmp_path):
+    pkg = make_package(tmp_path)
+    (pkg / "sagemaker" / "model" / "code" / "inference.py").write_text("changed\n")
+    assert "rebuild the package" in _error(dev_config, package_dir=pkg)
+
+
+def test_task_not_in_package(dev_config):
+    dev_config["genai-endpoints:task"] = "text-to-video"
+    dev_config["genai-endpoints:aws"] = dict(dev_config["genai-endpoints:aws"])
+    msg = _error(dev_config)
+    assert "genai-endpoints:task='text-to-video'" in msg and "supports only" in msg
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("genai-endpoints:task", "upscale", "genai-endpoints:task='upscale': Input should be"),
+        ("genai-endpoints:tags", {"owner": "x"}, "genai-endpoints:tags.costCentre is required"),
+        ("genai-endpoints:tags", "oops", "genai-endpoints:tags='oops': must be an object"),
+        ("genai-endpoints:hubToken", "hf_plain", "hubToken is stored in plain text"),
+        ("genai-endpoints:gcp", {"enabled": True}, "gcp component is not built yet"),
+    ],
+)
+def test_bad_top_level_values(dev_config, key, value, expected):
+    dev_config[key] = value
+    assert expected in _error(dev_config)
+
+
+@pytest.mark.parametrize(
+    ("aws", "expected"),
+    [
+        ({"kmsKey": "my-key"}, "aws.kmsKey='my-key': allowed: 'aws-managed', 'create'"),
+        ({"region": "mars-1"}, "aws.region='mars-1'"),
+        ({"network": {"subnetIds": ["subnet-0a1b2c3d"]}}, "allowed: both set"),
+        ({"network": {"subnetIds": ["vpc-1"]}}, "'vpc-1' is not a subnet id"),
+        ({"deployment": {"strategy": "yolo"}}, "aws.deployment.strategy='yolo'"),
+        ({"enabled": False}, "no cloud enabled"),
+    ],
+)
+def test_bad_aws_values(dev_config, aws, expected):
+    assert expected in _error(_with(dev_config, **aws))
+
+
+def test_network_isolation_needs_no_egress(dev_config):
+    msg = _error(_with(dev_config, network={"isolation": True}))
+    assert "network.isolation=True" in msg and "needs_egress" in msg
+
+
+def test_pulumi_runs_the_program_file_and_a_bad_config_is_one_clean_line(tmp_path):
+    """As the language host does: run infra/ as a script (runpy) with PULUMI_CONFIG set."""
+    config = stack_config("dev")
+    config["genai-endpoints:aws"] = {
+        **config["genai-endpoints:aws"],
+        "instanceType": "ml.m5.xlarge",
+    }
+    from infra.synth import runtime_config
+
+    values, _ = runtime_config(config)
+    values["genai-endpoints:package"] = str(FIXTURE_PACKAGES)
+    code = f"""
+import runpy, sys
+import pulumi
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+from infra_probe_mocks import Mocks
+pulumi.runtime.set_mocks(Mocks(), project="genai-endpoints", stack="dev", preview=True)
+program = {str(ROOT / "infra")!r}
+try:
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+except pulumi.RunError as exc:
+    print("RUNERROR:", exc)
+    sys.exit(3)
+print("OK")
+"""
+    (tmp_path / "infra_probe_mocks.py").write_text(
+        "import pulumi\n"
+        "class Mocks(pulumi.runtime.Mocks):\n"
+        "    def new_resource(self, args):\n"
+        "        return args.name + '-id', dict(args.inputs, arn='arn:aws:x:::y', name=args.name)\n"
+        "    def call(self, args):\n"
+        "        return {'accountId': '123456789012'}\n"
+    )
+    env = {
+        "PULUMI_CONFIG": json.dumps(values),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(tmp_path),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "RUNERROR: genai-endpoints:aws.instanceType='ml.m5.xlarge'" in proc.stdout
+    values["genai-endpoints:aws"] = json.dumps(stack_config("dev")["genai-endpoints:aws"])
+    env["PULUMI_CONFIG"] = json.dumps(values)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr

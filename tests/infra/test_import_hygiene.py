@@ -1,0 +1,35 @@
+"""The program's import path stays light: no torch, diffusers, transformers, no packagers."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+
+
+def test_program_import_path_pulls_in_no_ml_stack():
+    code = (
+        "import sys, infra.__main__, infra.synth, infra.aws, genai_endpoints.synth_cmd; "
+        "bad = [m for m in ('torch', 'diffusers', 'transformers', 'model_packages', 'scoring',"
+        " 'boto3', 'pulumi_gcp', 'pulumi_azure_native') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_infra_sources_import_only_what_the_layer_may():
+    banned = ("torch", "diffusers", "transformers", "model_packages", "scoring", "genai_endpoints")
+    for path in INFRA.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(banned), f"{path}: imports {name}"
+                assert name != "pulumi_aws", f"{path}: import provider submodules, not pulumi_aws"
