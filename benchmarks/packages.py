@@ -29,18 +29,14 @@ def seconds(fn) -> float:
     return time.perf_counter() - start
 
 
-def drop_page_cache_hint() -> str:
-    return "warm page cache (the file was just written)"
-
-
 def build_times(tmp: Path) -> None:
     model = build_tiny_model(tmp / "model")
     big = model / "unet" / "extra_weights.safetensors"
     with big.open("wb") as fh:  # incompressible, like real weights
         for _ in range(GB // (64 << 20)):
             fh.write(os.urandom(64 << 20))
-    print(f"model folder: {sum(f.stat().st_size for f in model.rglob('*') if f.is_file()) / 1e9:.2f} GB, "
-          f"{drop_page_cache_hint()}")  # fmt: skip
+    size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file())
+    print(f"model folder: {size / 1e9:.2f} GB, warm page cache (the file was just written)")
     t_pkg = seconds(lambda: build_packages(stage_local(model), list(CLOUDS), tmp / "pkg"))
     t_pkg1 = seconds(lambda: build_packages(stage_local(model), ["sagemaker"], tmp / "pkg1"))
     t_cp = seconds(lambda: subprocess.run(["cp", "-r", str(model), str(tmp / "cp")], check=True))
@@ -77,18 +73,16 @@ def latencies(tmp: Path, n: int = 15) -> None:
     direct = []
     for _ in range(n):
         direct.append(seconds(lambda: scorer.handle(body)))
-    print(
-        f"direct Scorer.handle, tiny 64x64, 2 steps:      median {statistics.median(direct) * 1000:6.1f} ms"
-    )
+    ms = statistics.median(direct) * 1000
+    print(f"direct Scorer.handle, tiny 64x64, 2 steps:      median {ms:6.1f} ms")
     build_packages(stage_local(model), list(CLOUDS), tmp / "pkg")
     for cloud in CLOUDS:
         with package_server(cloud, tmp / "pkg" / cloud, tmp / "logs") as server:
             payload = envelope(cloud, request)
             server.predict(payload)  # warm up
             times = [server.predict(payload).latency_s for _ in range(n)]
-        print(
-            f"{cloud:9} over HTTP on loopback:              median {statistics.median(times) * 1000:6.1f} ms"
-        )
+        ms = statistics.median(times) * 1000
+        print(f"{cloud:9} over HTTP on loopback:              median {ms:6.1f} ms")
 
 
 def main() -> None:

@@ -341,8 +341,21 @@ def rehearse(
 def _register_cloud_commands() -> None:
     """Commands that live in their own modules (heavy imports stay inside them)."""
     from genai_endpoints.synth_cmd import synth
+    from genai_endpoints.upload_cmd import upload
 
     app.command("synth")(synth)
+    app.command("upload")(upload)
+
+
+def _tidy_help() -> None:
+    """Typer keeps a docstring's line breaks after its first paragraph; rejoin each
+    paragraph so help text wraps to the terminal instead of the source's line length."""
+    import inspect
+
+    for info in app.registered_commands:
+        doc = inspect.getdoc(info.callback) or ""
+        info.help = "\n\n".join(" ".join(p.split()) for p in doc.split("\n\n"))
 
 
 _register_cloud_commands()
+_tidy_help()

@@ -11,16 +11,21 @@ folder's builders where the cloud's serving stack reads it. Accepted destination
 
 Key layout, below ``PREFIX`` (``P``)::
 
-    P/models/<model digest>/<file path>        the weights, folder layout kept
-    P/code/<code digest>/<file path>           the small code folder
+    P/<weights.key_prefix><path>      the serving folder (``models/<digest>/``), layout kept
+    P/code/<code digest>/<path>       the code folder
     P/manifests/<cloud>/<model digest>-<code digest>.json   the package's manifest.json
 
 The weights keep the model's folder layout (``unet/diffusion_pytorch_model.safetensors``)
 because SageMaker's uncompressed ``S3Prefix`` model data, Vertex's artifact URI and an Azure
-model asset all need the real layout; the prefix is the manifest's ``weights.key_prefix``
-(``models/<digest>/``), content-addressed by the model digest, so an unchanged model maps to
-the same keys for every cloud and every environment and is uploaded once. ``weights_uri`` in
-the :class:`UploadReport` (``s3://B/P/models/<digest>/`` and the like) is what infra is given.
+model asset all need the real layout. The prefix is the manifest's ``weights.key_prefix``,
+content-addressed by the builder (``models/<digest>/``), so an unchanged serving folder maps
+to the same keys in every environment and is uploaded once. Where the package's code folder
+lies inside its weights folder (SageMaker's ``model/code/``, Vertex's ``model/``), the code
+files are also put at their place below the weights prefix, so the prefix holds exactly the
+folder the container mounts; every file there is listed in the manifest (model files plus
+code files), and a file in a package folder that the manifest does not list stops the upload
+(dotfiles and ``__pycache__`` aside). ``weights_uri`` in the :class:`UploadReport`
+(``s3://B/P/models/<digest>/`` and the like) is what infra is given.
 
 Each object carries its sha256: S3 user metadata ``sha256`` (plus an S3 ``SHA256``
 checksum computed by the SDK for every request or part), GCS object metadata ``sha256``,
@@ -55,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
-from model_packages.manifest import Manifest
+from model_packages.manifest import FileEntry, Manifest
 
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 64 * MiB
@@ -153,7 +158,7 @@ def _bad(url: object, why: str) -> DestinationError:
 
 
 def _clean_prefix(url: str, raw: str) -> str:
-    prefix = raw.strip("/")
+    prefix = raw.rstrip("/")
     if not prefix:
         return ""
     if len(prefix) > _MAX_PREFIX:
@@ -623,10 +628,15 @@ class AzureBlobStore:
         return self._container
 
     def _resolve(self) -> Any:
-        from azure.ai.ml import MLClient
-        from azure.ai.ml.entities import AzureBlobDatastore, AzureDataLakeGen2Datastore
-        from azure.identity import DefaultAzureCredential
-        from azure.storage.blob import BlobServiceClient
+        try:
+            from azure.ai.ml import MLClient
+            from azure.identity import DefaultAzureCredential
+            from azure.storage.blob import BlobServiceClient
+        except ImportError as exc:
+            raise UploadError(
+                "azureml:// destinations need azure-ai-ml, azure-identity and "
+                f"azure-storage-blob importable; importing them failed: {exc}"
+            ) from None
 
         credential = DefaultAzureCredential()
         ml_client = MLClient(
@@ -636,11 +646,10 @@ class AzureBlobStore:
             workspace_name=self.workspace,
         )
         store = ml_client.datastores.get(self.datastore)
-        if isinstance(store, AzureBlobDatastore):
-            container = store.container_name
-        elif isinstance(store, AzureDataLakeGen2Datastore):
-            container = store.filesystem
-        else:
+        # AzureBlobDatastore has container_name, AzureDataLakeGen2Datastore filesystem
+        # (the blob API writes to both); a file share or Gen1 store has neither
+        container = getattr(store, "container_name", None) or getattr(store, "filesystem", None)
+        if not container:
             raise StoreError(
                 f"{self.where} is a {type(store).__name__}; "
                 "only blob and ADLS Gen2 datastores can take a package"
@@ -783,11 +792,57 @@ def _safe_component(value: str, what: str, manifest: Path) -> str:
     return value
 
 
+def _ignored(rel: PurePosixPath) -> bool:
+    """Files a package may gain after its build that no manifest lists: dotfiles and
+    ``__pycache__`` (serving a package locally compiles its code)."""
+    return any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
+
+
+def _section(
+    kind: Kind,
+    folder: Path,
+    key_prefix: str,
+    files: list[tuple[str, FileEntry]],
+    manifest_path: Path,
+    *,
+    check_unlisted: bool = True,
+) -> list[UploadItem]:
+    items: list[UploadItem] = []
+    seen: set[str] = set()
+    for rel, entry in sorted(files, key=lambda pair: pair[0]):
+        if rel in seen:
+            raise PackageError(f"{manifest_path}: {kind} file {rel!r} is listed twice")
+        seen.add(rel)
+        local = folder / rel
+        if not local.is_file():
+            raise PackageError(f"{local}: listed in {manifest_path} but missing")
+        actual = local.stat().st_size
+        if actual != entry.size:
+            raise HashMismatchError(
+                f"{local}: {actual} bytes on disk but the manifest says {entry.size}; "
+                "the package changed after it was built: rebuild it"
+            )
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", entry.sha256):
+            raise PackageError(f"{manifest_path}: {local}: sha256 {entry.sha256!r} is not hex")
+        items.append(UploadItem(local, f"{key_prefix}/{rel}", entry.sha256.lower(), actual, kind))
+    for path in sorted(folder.rglob("*")) if check_unlisted else []:
+        rel_path = PurePosixPath(path.relative_to(folder).as_posix())
+        if path.is_file() and not _ignored(rel_path) and rel_path.as_posix() not in seen:
+            raise PackageError(
+                f"{path}: in the {kind} folder but not in {manifest_path}; "
+                "the package changed after it was built: rebuild it"
+            )
+    return items
+
+
 def plan_upload(package_dir: Path) -> list[UploadItem]:
     """Every file to upload, in upload order: weights, code, then the manifest last.
 
-    Checks that each listed file exists with the listed size; the sha256 is checked while
-    the file is read for upload.
+    The weights prefix gets the whole serving folder: the model's files and, where the
+    code folder lies inside the weights folder (SageMaker's ``model/code``, Vertex's
+    ``model``), the code files at their place in it, so the prefix is what the container
+    mounts. Checks that each listed file exists with the listed size and that the folders
+    hold nothing unlisted; the sha256 is checked while each file is read for upload.
     """
     package_dir = Path(package_dir)
     manifest = load_manifest(package_dir)
@@ -795,33 +850,31 @@ def plan_upload(package_dir: Path) -> list[UploadItem]:
     key_prefix = _safe_relative(manifest.weights.key_prefix.strip("/"), "key_prefix", manifest_path)
     model_digest = _safe_component(manifest.model.digest, "model.digest", manifest_path)
     code_digest = _safe_component(manifest.code.digest, "code.digest", manifest_path)
-    weights_dir = package_dir / _safe_relative(manifest.weights.folder, "folder", manifest_path)
-    code_dir = package_dir / _safe_relative(manifest.code.folder, "folder", manifest_path)
+    weights_rel = PurePosixPath(_safe_relative(manifest.weights.folder, "folder", manifest_path))
+    code_rel = PurePosixPath(_safe_relative(manifest.code.folder, "folder", manifest_path))
 
-    items: list[UploadItem] = []
-    sections: list[tuple[Kind, Path, str, list]] = [
-        ("weights", weights_dir, key_prefix, manifest.model.files),
-        ("code", code_dir, f"code/{code_digest}", manifest.code.files),
-    ]
-    for kind, folder, prefix, files in sections:
-        seen: set[str] = set()
-        for entry in sorted(files, key=lambda e: e.path):
-            rel = _safe_relative(entry.path, f"{kind} file", manifest_path)
-            if rel in seen:
-                raise PackageError(f"{manifest_path}: {kind} file {rel!r} is listed twice")
-            seen.add(rel)
-            local = folder / rel
-            if not local.is_file():
-                raise PackageError(f"{local}: listed in {manifest_path} but missing")
-            actual = local.stat().st_size
-            if actual != entry.size:
-                raise HashMismatchError(
-                    f"{local}: {actual} bytes on disk but the manifest says {entry.size}; "
-                    "the package changed after it was built: rebuild it"
-                )
-            if not re.fullmatch(r"[0-9a-fA-F]{64}", entry.sha256):
-                raise PackageError(f"{manifest_path}: {local}: sha256 {entry.sha256!r} is not hex")
-            items.append(UploadItem(local, f"{prefix}/{rel}", entry.sha256.lower(), actual, kind))
+    def listed(entries: list[FileEntry], kind: str, base: str = "") -> list[tuple[str, FileEntry]]:
+        out = []
+        for e in entries:
+            rel = _safe_relative(e.path, f"{kind} file", manifest_path)
+            out.append((f"{base}/{rel}" if base else rel, e))
+        return out
+
+    serving = listed(manifest.model.files, "weights")
+    code_in_weights = code_rel == weights_rel or weights_rel in code_rel.parents
+    if code_in_weights:
+        base = code_rel.relative_to(weights_rel).as_posix()
+        serving += listed(manifest.code.files, "code", "" if base == "." else base)
+
+    items = _section("weights", package_dir / weights_rel, key_prefix, serving, manifest_path)
+    items += _section(
+        "code",
+        package_dir / code_rel,
+        f"code/{code_digest}",
+        listed(manifest.code.files, "code"),
+        manifest_path,
+        check_unlisted=not code_in_weights,  # the weights folder's check covered it
+    )
     items.append(
         UploadItem(
             manifest_path,
@@ -933,7 +986,7 @@ class _ProgressBar:
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
-                transient=False,
+                transient=True,  # the summary replaces it; an error stays one line
             )
             self._progress.__enter__()
             self._task = self._progress.add_task("upload", total=self.total)
