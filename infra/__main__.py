@@ -16,55 +16,8 @@ if __package__ in (None, ""):  # run as a script by the Pulumi language host
 
 import pulumi  # noqa: E402
 
-from infra.config import ConfigError, StackConfig, load  # noqa: E402
-
-
-def _aws(cfg: StackConfig) -> None:
-    from infra.aws import SageMakerEndpoint, SageMakerEndpointArgs
-
-    plan = cfg.aws
-    assert plan is not None
-    component = SageMakerEndpoint(
-        "sagemaker",
-        SageMakerEndpointArgs(
-            plan=plan, task=cfg.settings.task, tags=cfg.tags(), hub_token=cfg.hub_token
-        ),
-    )
-    inst = plan.instance
-    if plan.mode == "async":
-        invoke = (
-            f"aws s3 cp request.json s3://<bucket>/async/inputs/request.json && "
-            f"aws sagemaker-runtime invoke-endpoint-async --region {plan.settings.region} "
-            f"--endpoint-name {plan.endpoint_name} --content-type application/json "
-            "--input-location s3://<bucket>/async/inputs/request.json"
-        )
-    else:
-        invoke = (
-            f"aws sagemaker-runtime invoke-endpoint --region {plan.settings.region} "
-            f"--endpoint-name {plan.endpoint_name} --content-type application/json "
-            "--body fileb://request.json response.json"
-        )
-    invoke_out = component.bucket_name.apply(lambda b: invoke.replace("<bucket>", b))
-    pulumi.export(
-        "aws",
-        {
-            "endpoint_name": component.endpoint_name,
-            "endpoint_arn": component.endpoint_arn,
-            "region": plan.settings.region,
-            "mode": plan.mode,
-            "instance_type": inst.name,
-            "min_instances": plan.settings.min_instances,
-            "max_instances": plan.settings.max_instances,
-            "bucket": component.bucket_name,
-            "weights_uri": component.bucket_name.apply(
-                lambda b: f"s3://{b}/{plan.manifest.weights.key_prefix}"
-            ),
-            "invoke": invoke_out,
-            "usd_per_hour_min": plan.cost_min,
-            "usd_per_hour_max": plan.cost_max,
-            "price_note": f"on-demand list price, {inst.region}, {inst.price_date}; estimate",
-        },
-    )
+from infra.clouds import CLOUDS  # noqa: E402
+from infra.config import ConfigError, load  # noqa: E402
 
 
 def main(project_dir: Path | None = None, package_dir: Path | None = None) -> None:
@@ -75,8 +28,8 @@ def main(project_dir: Path | None = None, package_dir: Path | None = None) -> No
         raise pulumi.RunError(str(exc)) from None
     pulumi.export("environment", cfg.environment)
     pulumi.export("task", cfg.settings.task)
-    if cfg.aws is not None:
-        _aws(cfg)
+    for name, plan in cfg.plans.items():
+        CLOUDS[name].deploy(cfg, plan)
 
 
 if __name__ == "__main__":

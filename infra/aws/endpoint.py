@@ -28,7 +28,7 @@ import pulumi_aws.sns as sns
 from pulumi_aws.get_caller_identity import get_caller_identity_output
 from pulumi_aws.provider import Provider
 
-from infra.config import AwsPlan
+from infra.aws.config import AwsPlan
 
 TYPE_TOKEN = "genai-endpoints:aws:SageMakerEndpoint"
 VARIANT = "primary"  # blue/green needs the same variant name across endpoint configs

@@ -1,0 +1,1 @@
+"""Azure: the Azure ML managed online endpoint component (issue: Azure ML stack)."""

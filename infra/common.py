@@ -1,0 +1,41 @@
+"""What every cloud's config section shares: the namespace, the error, the base model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "genai-endpoints"
+TASKS = ("text-to-image", "image-to-image", "inpainting", "outpainting", "text-to-video")
+Task = Literal["text-to-image", "image-to-image", "inpainting", "outpainting", "text-to-video"]
+# Tasks whose work can exceed a 60 s synchronous call: they need an async or long-running path.
+LONG_TASKS = frozenset({"text-to-video"})
+
+
+class ConfigError(ValueError):
+    """Bad stack config: the message names the key, the value and what is allowed."""
+
+
+class Section(BaseModel):
+    """Base of every config object: unknown keys refused, camelCase keys in YAML."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=False,
+        str_strip_whitespace=True,
+    )
+
+
+class CloudSection(Section):
+    """A cloud's section: off unless ``enabled: true``."""
+
+    enabled: bool = False
+
+
+class Tags(Section):
+    owner: str = Field(min_length=1, max_length=128)
+    cost_centre: str = Field(min_length=1, max_length=128)

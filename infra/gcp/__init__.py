@@ -1,0 +1,1 @@
+"""Google Cloud: the Vertex AI endpoint component (issue: Vertex AI endpoint stack)."""
