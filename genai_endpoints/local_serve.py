@@ -19,7 +19,6 @@ import importlib.util
 import json
 import logging
 import os
-import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -190,9 +189,10 @@ def azureml_command(package: Path, port: int) -> tuple[list[str], dict[str, str]
 
 def serve_forever(cloud: str, package: Path, port: int) -> int:
     """Run the package's server in the foreground until interrupted."""
-    if cloud == "azureml":
+    if cloud == "azureml":  # become the server: signals reach it and its workers directly
         cmd, env, cwd = azureml_command(package, port)
-        return subprocess.call(cmd, env=env, cwd=cwd)
+        os.chdir(cwd)
+        os.execve(cmd[0], cmd, env)
     server = (
         sagemaker_server(package, port) if cloud == "sagemaker" else vertex_server(package, port)
     )

@@ -7,6 +7,8 @@ import base64
 import contextlib
 import io
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -114,12 +116,21 @@ def package_server(cloud: str, package: Path, log_dir: Path, ready_timeout: floa
             time.sleep(0.3)
         yield server
     finally:
-        proc.terminate()
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stop the server and every process it started (azmlinfsrv runs gunicorn workers)."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
         try:
-            proc.wait(10)
+            proc.wait(wait)
+            break
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+            continue
+    with contextlib.suppress(ProcessLookupError):  # stragglers whose parent already left
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def envelope(cloud: str, request: dict) -> dict:

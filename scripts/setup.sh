@@ -12,11 +12,11 @@ PYTHON=${PYTHON:-python3}
   || { echo "setup: Python 3.11 or newer is required (found $("$PYTHON" --version))" >&2; exit 1; }
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade "pip==26.3"
 # the local mirrors in some pip configs print one warning per package; hide only those
+quiet() { { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+.venv/bin/python -m pip install --quiet --upgrade "pip==26.3" 2>&1 | quiet
 .venv/bin/python -m pip install --quiet --progress-bar off \
-  -c constraints.txt -e ".[serve,dev]" 2>&1 \
-  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  -c constraints.txt -e ".[serve,dev]" 2>&1 | quiet
 .venv/bin/python -m pip check
 .venv/bin/genai-endpoints --help >/dev/null
 echo "setup: done. Activate with: source .venv/bin/activate"
