@@ -37,6 +37,10 @@ def build_times(tmp: Path) -> None:
             fh.write(os.urandom(64 << 20))
     size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file())
     print(f"model folder: {size / 1e9:.2f} GB, warm page cache (the file was just written)")
+    from model_packages.sagemaker import serving_image
+
+    t_sdk = seconds(serving_image)  # the sagemaker SDK's import, paid once per process
+    print(f"sagemaker SDK import + image_uris lookup:       {t_sdk:6.2f} s (excluded below)")
     t_pkg = seconds(lambda: build_packages(stage_local(model), list(CLOUDS), tmp / "pkg"))
     t_pkg1 = seconds(lambda: build_packages(stage_local(model), ["sagemaker"], tmp / "pkg1"))
     t_cp = seconds(lambda: subprocess.run(["cp", "-r", str(model), str(tmp / "cp")], check=True))
