@@ -71,6 +71,15 @@ class GenerationTimeout(ScoringError):
     status = 504
 
 
+class InternalError(ScoringError):
+    """A fault of ours or of the GPU (500); the details go to the log, not the caller."""
+
+    status = 500
+
+    def __init__(self, message: str = "internal error; see the server log") -> None:
+        super().__init__(message)
+
+
 class ModelNotReady(ScoringError):
     """The model failed to load; the server must not report healthy (503)."""
 

@@ -18,6 +18,7 @@ from scoring import __version__, encoders
 from scoring.engine import Engine, Generated, Progress
 from scoring.envelopes import Envelope, unwrap
 from scoring.errors import (
+    InternalError,
     NotAcceptable,
     PayloadTooLarge,
     RequestError,
@@ -109,7 +110,7 @@ class Scorer:
             return Answer.of_error(err)
         except Exception:  # a bug or a GPU fault: log it whole, answer without internals
             log.exception("generation failed")
-            return Answer.of_json({"error": {"code": 500, "message": "internal error"}}, 500)
+            return Answer.of_error(InternalError())
 
     # The three stages, separate so that adapters whose server splits a request into
     # steps (SageMaker's input_fn / predict_fn / output_fn) call the same code.

@@ -10,14 +10,16 @@ exception into a 400 carrying our message.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scoring.adapters.common import PACKAGE_INFO, load_scorer
-from scoring.errors import ScoringError
+from scoring.errors import InternalError, ScoringError
 from scoring.service import Accept, Parsed, Result, Scorer
 
+log = logging.getLogger(__name__)
 _scorer: Scorer | None = None
 
 
@@ -56,6 +58,9 @@ def predict_fn(
         return model.execute(data)
     except ScoringError as err:
         return Failure(err)
+    except Exception:  # a GPU fault or a bug: logged whole, answered as a plain 500
+        log.exception("generation failed")
+        return Failure(InternalError())
 
 
 def output_fn(prediction: list[Result] | Failure, accept: str | None, context: Any = None):

@@ -8,11 +8,15 @@ answer as ``{"predictions": [...]}``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from scoring.adapters.common import PACKAGE_INFO, load_scorer
+from scoring.errors import InternalError, ScoringError
 from scoring.service import Accept
+
+log = logging.getLogger(__name__)
 
 
 class EndpointHandler:
@@ -23,5 +27,12 @@ class EndpointHandler:
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
         """Raises ScoringError (with its HTTP status) for a bad request."""
         parsed = self.scorer.parse_payload(data)
-        answer = self.scorer.render(self.scorer.execute(parsed), Accept(None)).json()
+        try:
+            results = self.scorer.execute(parsed)
+        except ScoringError:
+            raise
+        except Exception as exc:  # a GPU fault or a bug: logged whole, answered as a 500
+            log.exception("generation failed")
+            raise InternalError() from exc
+        answer = self.scorer.render(results, Accept(None)).json()
         return answer if "predictions" in answer else {"predictions": [answer]}
