@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from importlib.metadata import version
 from pathlib import Path
 
 import scoring
@@ -17,21 +16,26 @@ from model_packages.staging import StagedModel, sha256_file
 
 FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z: a package's files carry no build time
 PACKAGE_INFO = "genai_package.json"  # read by scoring.adapters.common at container start
-# What the serving images lack. torch and transformers come with each cloud's image.
-SERVING_REQUIREMENTS = (
-    "diffusers",
-    "accelerate",
-    "safetensors",
-    "pydantic",
-    "pydantic-settings",
-    "imageio",
-    "imageio-ffmpeg",
-)
+# What the serving images lack, pinned to work beside what they carry: torch and
+# transformers 4.x. These are not this dev environment's versions (transformers 5):
+# diffusers >= 0.40 needs huggingface-hub >= 1, which every transformers 4.x refuses.
+# tests/test_sagemaker_toolkit.py serves a package with exactly these pins under the real
+# SageMaker toolkit (.venv-smtk, constraints-smtk.txt), and a test keeps the two in step.
+SERVING_PINS = {
+    "diffusers": "0.39.0",
+    "huggingface_hub": "0.36.2",
+    "accelerate": "1.15.0",
+    "safetensors": "0.8.0",
+    "pydantic": "2.11.10",
+    "pydantic-settings": "2.16.3",
+    "imageio": "2.38.1",
+    "imageio-ffmpeg": "0.8.1",
+}
 
 
 def requirements() -> list[str]:
-    """Exact pins of what this environment runs, so the container runs the same."""
-    return [f"{name}=={version(name)}" for name in SERVING_REQUIREMENTS]
+    """The pip pins a package installs into its serving container."""
+    return [f"{name}=={ver}" for name, ver in SERVING_PINS.items()]
 
 
 def write_file(path: Path, data: bytes) -> None:

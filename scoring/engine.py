@@ -11,6 +11,7 @@ import inspect
 import logging
 import secrets
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,9 +133,16 @@ class Engine:
             torch.backends.cudnn.benchmark = False  # autotuning picks kernels per run
         quiet_loading()
         try:
-            pipe = DiffusionPipeline.from_pretrained(
-                self.model_dir, dtype=self.dtype, use_safetensors=True, local_files_only=True
-            )
+            with warnings.catch_warnings():
+                # `torch_dtype` is what every diffusers the serving images carry understands
+                # (0.42 renamed it `dtype`; older ones would ignore `dtype` and load fp32)
+                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+                pipe = DiffusionPipeline.from_pretrained(
+                    self.model_dir,
+                    torch_dtype=self.dtype,
+                    use_safetensors=True,
+                    local_files_only=True,
+                )
         except Exception as exc:
             raise ModelNotReady(f"cannot load model from {self.model_dir}: {exc}") from exc
         pipe.scheduler = make_scheduler(self.settings.scheduler, pipe.scheduler)

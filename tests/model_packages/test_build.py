@@ -132,3 +132,22 @@ def _identical(cmp: filecmp.dircmp) -> bool:
         return False
     _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
     return not mismatch and not errors and all(_identical(sub) for sub in cmp.subdirs.values())
+
+
+def test_serving_pins_are_the_ones_the_real_toolkit_test_runs():
+    """What a package pip-installs in its container is what .venv-smtk was tested with."""
+    from pathlib import Path
+
+    from model_packages.layout import SERVING_PINS
+
+    def norm(name: str) -> str:
+        return name.lower().replace("_", "-")
+
+    lock = Path(__file__).resolve().parents[2] / "constraints-smtk.txt"
+    pins = dict(
+        norm(line).split("==")
+        for line in lock.read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    for name, version in SERVING_PINS.items():
+        assert pins.get(norm(name)) == version, name

@@ -136,3 +136,14 @@ def _has_pyav() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_dtype_override_reaches_the_weights(tiny_image_model):
+    import torch
+
+    from scoring.engine import Engine
+    from scoring.settings import EngineSettings
+
+    engine = Engine(EngineSettings(model_dir=tiny_image_model, dtype="bfloat16", device="cpu"))
+    assert engine.base.unet.dtype == torch.bfloat16
+    assert engine.pipeline_for(engine.info.default_task).vae.dtype == torch.bfloat16
