@@ -33,6 +33,14 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "aws:appautoscaling/policy:Policy": ("policyType",),
     "aws:kms/key:Key": ("enableKeyRotation",),
     "pulumi:providers:aws": ("region",),
+    "gcp:storage/bucket:Bucket": ("name", "uniformBucketLevelAccess", "publicAccessPrevention"),
+    "gcp:vertex/aiEndpoint:AiEndpoint": ("region", "dedicatedEndpointEnabled"),
+    "gcp:storage/bucketIAMMember:BucketIAMMember": ("role", "member"),
+    "pulumi-python:dynamic/vertex:ModelDeployment": ("machineType", "acceleratorType"),
+    "azure-native:machinelearningservices:OnlineEndpoint": ("endpointName",),
+    "azure-native:machinelearningservices:OnlineDeployment": ("deploymentName", "sku"),
+    "azure-native:authorization:RoleAssignment": ("roleDefinitionId",),
+    "azure-native:monitor:AutoscaleSetting": ("name",),
 }
 
 
@@ -98,11 +106,11 @@ def synth(
     for r in result.resources:
         table.add_row(r["type"], r["name"], _summary(r))
     out.print(table)
-    aws = result.outputs.get("aws")
-    if isinstance(aws, dict):
-        out.print(
-            f"aws: {aws.get('endpoint_name')} ({aws.get('mode')}, {aws.get('instance_type')}) "
-            f"≈ ${aws.get('usd_per_hour_min')}/h at min, ${aws.get('usd_per_hour_max')}/h at max "
-            f"({aws.get('price_note')})",
-            highlight=False,
-        )
+    for cloud in ("aws", "gcp", "azure"):
+        o = result.outputs.get(cloud)
+        if isinstance(o, dict):
+            out.print(
+                f"{cloud}: {o.get('endpoint_name')} ≈ ${o.get('usd_per_hour_min')}/h at min, "
+                f"${o.get('usd_per_hour_max')}/h at max ({o.get('price_note', 'estimate')})",
+                highlight=False,
+            )

@@ -1,19 +1,502 @@
-"""The ``genai-endpoints:azure`` section. Until the Azure ML component is built, only
-``enabled: false`` is accepted, so a stack can't believe it deployed something it didn't."""
+"""The ``genai-endpoints:azure`` section and its plan: checked against manifest and catalog.
+
+Azure ML specifics of the config live here and nowhere else; ``infra.config`` composes the
+sections of all clouds through ``infra.clouds``.
+
+Request time is the constraint that shapes an Azure ML deployment: a managed online
+endpoint answers within ``request_timeout`` (at most 180 s, ``REQUEST_TIMEOUT_MAX_MS``). The
+plan estimates the worst request the deployment will accept (the engine's limits, set
+through ``GENAI_MAX_*``: steps, outputs, batch, frames) on the chosen GPU, adds the time a
+request may wait in the engine's queue, and refuses a config that cannot finish in time,
+naming the limit to lower.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
-from infra.common import NAMESPACE, CloudSection, ConfigError
+from pydantic import Field, field_validator
+
+from infra import catalog
+from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
+from infra.manifest import ManifestError, PackageManifest, load_manifest
+
+if TYPE_CHECKING:
+    from infra.config import StackSettings
+
+KEY = f"{NAMESPACE}:azure"
+CLOUD = "azureml"  # the package folder and catalog section
+REQUEST_TIMEOUT_MAX_MS = 180_000  # Azure ML managed online endpoints: request_timeout ≤ 180 s
+MAX_DEPLOYMENTS = 20  # per endpoint
+MIRROR_TRAFFIC_MAX = 50  # mirrored share, summed over deployments
+ENV_FILE = "environment/conda.yaml"
+CODE_DATASTORE = "genai_packages"  # the datastore the stack registers (identity-based)
+CODE_CONTAINER = "genai-packages"  # its blob container in the workspace storage account
+
+# Seconds per denoising step for one ~1-megapixel image of an SDXL-class model in fp16, per
+# GPU. Rough public figures; override with ``workload.secondsPerStep`` after measuring.
+STEP_SECONDS: dict[str, float] = {
+    "NVIDIA T4": 1.5,
+    "NVIDIA A10": 0.6,
+    "NVIDIA A100 40GB": 0.3,
+    "NVIDIA A100 80GB": 0.25,
+    "NVIDIA H100 NVL": 0.15,
+}
+DEFAULT_STEP_SECONDS = 1.5  # a GPU missing from the table is assumed slow
+FRAME_STEP_FACTOR = 0.25  # one video frame (~0.25 MP) per step, relative to a 1 MP image
+FIXED_OVERHEAD_S = 10.0  # text encoding, VAE decode, image/video encoding
+SAFETY = 1.25  # estimate × SAFETY is the generation budget
+MARGIN_S = 5  # network and server overhead inside the request timeout
+
+_NAME = r"^[a-zA-Z][a-zA-Z0-9-]{2,31}$"
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UAI = (
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/"
+    r"Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$"
+)
+Access = Literal["Enabled", "Disabled"]
+
+
+class ResourceGroup(Section):
+    name: str | None = Field(default=None, pattern=r"^[-\w._()]{1,89}[-\w_()]$")
+    create: bool = True  # false: use an existing group of that name (it must exist)
+
+
+class Identity(Section):
+    # SystemAssigned: the endpoint's own identity. UserAssigned: one the stack creates, or
+    # ``userAssignedId`` (an existing one). Role assignments are made for either.
+    type: Literal["SystemAssigned", "UserAssigned"] = "SystemAssigned"
+    user_assigned_id: str | None = Field(default=None, pattern=_UAI)
+
+
+class Deployment(Section):
+    """One named deployment behind the endpoint (blue/green: two or more)."""
+
+    name: str = Field(pattern=_NAME)
+    traffic: int = Field(default=0, ge=0, le=100)  # % of live traffic
+    mirror_traffic: int = Field(default=0, ge=0, le=MIRROR_TRAFFIC_MAX)  # % copied, answer dropped
+    instance_type: str | None = None  # default: the section's instanceType
+    instance_count: int | None = Field(default=None, ge=1, le=100)  # without autoscale
+
+
+class Workload(Section):
+    """The largest request a deployment accepts (engine limits) and its speed on this GPU."""
+
+    max_steps: int = Field(default=50, ge=1, le=200)  # GENAI_MAX_STEPS
+    max_outputs: int = Field(default=1, ge=1, le=8)  # GENAI_MAX_OUTPUTS
+    max_batch: int = Field(default=1, ge=1, le=8)  # GENAI_MAX_INSTANCES: requests per envelope
+    max_frames: int = Field(default=16, ge=1, le=256)  # GENAI_MAX_FRAMES (video)
+    seconds_per_step: float | None = Field(default=None, gt=0, le=60)  # 1 MP image, this GPU
+
+
+class ScaleRule(Section):
+    metric: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{1,63}$")
+    source: Literal["deployment", "endpoint"] = "deployment"  # whose metric
+    operator: Literal[
+        "GreaterThan", "GreaterThanOrEqual", "LessThan", "LessThanOrEqual", "Equals", "NotEquals"
+    ]
+    threshold: float
+    statistic: Literal["Average", "Min", "Max", "Sum"] = "Average"  # over the time grain
+    time_aggregation: Literal["Average", "Minimum", "Maximum", "Total", "Count", "Last"] = "Average"
+    window_minutes: int = Field(default=5, ge=1, le=720)
+    direction: Literal["Increase", "Decrease"]
+    change: int = Field(default=1, ge=1, le=10)  # instances added or removed
+    cooldown_minutes: int = Field(default=5, ge=1, le=10080)
+
+
+DEFAULT_RULES = (
+    ScaleRule.model_validate(
+        {
+            "metric": "GpuUtilizationPercentage",
+            "operator": "GreaterThan",
+            "threshold": 70,
+            "windowMinutes": 5,
+            "direction": "Increase",
+            "cooldownMinutes": 5,
+        }
+    ),
+    ScaleRule.model_validate(
+        {
+            "metric": "GpuUtilizationPercentage",
+            "operator": "LessThan",
+            "threshold": 20,
+            "windowMinutes": 15,
+            "direction": "Decrease",
+            "cooldownMinutes": 15,
+        }
+    ),
+)
+
+
+class Autoscale(Section):
+    enabled: bool = True
+    min: int = Field(default=1, ge=0, le=100)
+    max: int = Field(default=1, ge=1, le=100)
+    default: int | None = Field(default=None, ge=0, le=100)  # default: min
+    rules: list[ScaleRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
+
+
+class Alarms(Section):
+    enabled: bool = True
+    error5xx_per_minute: float = Field(default=5, gt=0, alias="error5xxPerMinute")
+    latency_p90_ms: int | None = Field(default=None, gt=0)  # default: 80% of the timeout
+    window_minutes: Literal[1, 5, 15, 30, 60] = 5
+    severity: int = Field(default=2, ge=0, le=4)
+    action_group_id: str | None = Field(
+        default=None, pattern=r"^/subscriptions/.+/actionGroups/.+$"
+    )
 
 
 class AzureSection(CloudSection):
-    pass
-
-
-def plan(settings: Any, stack: str, project_dir: Path, package_dir: Path | None) -> Any:
-    raise ConfigError(
-        f"{NAMESPACE}:azure.enabled=True: the Azure ML component is not built yet; allowed: false"
+    subscription_id: str | None = Field(default=None, pattern=_UUID)
+    location: str = Field(default="eastus", pattern=r"^[a-z][a-z0-9]{2,30}$")
+    resource_group: ResourceGroup = ResourceGroup()
+    workspace_name: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$")
+    storage_account_name: str | None = Field(default=None, pattern=r"^[a-z0-9]{3,24}$")
+    endpoint_name: str | None = Field(default=None, pattern=_NAME)
+    instance_type: str = "Standard_NC24ads_A100_v4"
+    instance_count: int = Field(default=1, ge=1, le=100)  # per deployment, without autoscale
+    auth_mode: Literal["key", "aadToken"] = "key"
+    public_network_access: Access = "Enabled"  # workspace, endpoint, storage, registry, vault
+    egress_public_network_access: Access = "Enabled"  # the deployments' outbound traffic
+    request_timeout_ms: int | None = Field(default=None, ge=1000)
+    max_queue: int = Field(default=8, ge=0, le=64)  # GENAI_MAX_QUEUE (waiting requests)
+    queue_timeout_s: int = Field(default=30, ge=1, le=120)  # GENAI_QUEUE_TIMEOUT_S
+    deploy_endpoint: bool = True  # false: workspace and storage only (before the upload)
+    deployments: list[Deployment] = Field(
+        default_factory=lambda: [Deployment(name="blue", traffic=100)]
     )
+    workload: Workload = Workload()
+    autoscale: Autoscale = Autoscale()
+    alarms: Alarms = Alarms()
+    identity: Identity = Identity()
+
+    @field_validator("deployments")
+    @classmethod
+    def _some(cls, v: list[Deployment]) -> list[Deployment]:
+        if not 1 <= len(v) <= MAX_DEPLOYMENTS:
+            raise ValueError(f"allowed: 1 to {MAX_DEPLOYMENTS} deployments (got {len(v)})")
+        return v
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    name: str
+    instance: catalog.GpuInstance
+    traffic: int
+    mirror_traffic: int
+    capacity: int  # instances at creation (the autoscale default, else instanceCount)
+    min_instances: int
+    max_instances: int
+
+
+@dataclass(frozen=True)
+class Timing:
+    estimate_s: float  # worst accepted request on the slowest deployment's GPU
+    generation_s: int  # GENAI_REQUEST_TIMEOUT_S
+    queue_s: int  # GENAI_QUEUE_TIMEOUT_S
+    request_timeout_ms: int  # the deployment's request_timeout
+    load_s: int  # expected model load (container start to ready)
+
+
+@dataclass(frozen=True)
+class AzurePlan:
+    """The Azure section checked against the manifest and the catalog."""
+
+    settings: AzureSection
+    task: str
+    manifest: PackageManifest
+    code_dir: Path
+    conda_file: str
+    env_version: str
+    resource_group_name: str
+    workspace_name: str
+    storage_account_name: str
+    registry_name: str
+    vault_name: str
+    endpoint_name: str
+    deployments: tuple[DeploymentPlan, ...]
+    timing: Timing
+
+    @property
+    def max_concurrent_requests(self) -> int:
+        return self.settings.max_queue + 1  # the engine's waiting queue + the one generating
+
+    @property
+    def cost_min(self) -> float:
+        return round(
+            sum(catalog.hourly_cost(d.instance, d.min_instances) for d in self.deployments), 4
+        )
+
+    @property
+    def cost_max(self) -> float:
+        return round(
+            sum(catalog.hourly_cost(d.instance, d.max_instances) for d in self.deployments), 4
+        )
+
+
+# ------------------------------------------------------------------------- estimates
+
+
+def step_seconds(instance: catalog.GpuInstance, workload: Workload) -> float:
+    if workload.seconds_per_step is not None:
+        return workload.seconds_per_step
+    return STEP_SECONDS.get(instance.gpu, DEFAULT_STEP_SECONDS)
+
+
+def estimate_seconds(
+    task: str,
+    instance: catalog.GpuInstance,
+    w: Workload,
+    frames: int | None = None,
+    steps: int | None = None,
+) -> float:
+    """Worst accepted request: steps × outputs × batch (× frames for video) on this GPU."""
+    per_step = step_seconds(instance, w)
+    steps = steps if steps is not None else w.max_steps
+    work = steps * w.max_outputs * w.max_batch
+    if task in LONG_TASKS:
+        work *= (frames if frames is not None else w.max_frames) * FRAME_STEP_FACTOR
+    return work * per_step + FIXED_OVERHEAD_S
+
+
+def load_seconds(size_bytes: int) -> int:
+    """Container start to ready: CUDA init + weights from local disk to GPU + warm-up."""
+    return min(1800, 120 + math.ceil(size_bytes / 2**30) * 20)
+
+
+def _timing(task: str, az: AzureSection, slowest: catalog.GpuInstance, size_bytes: int) -> Timing:
+    w = az.workload
+    estimate = estimate_seconds(task, slowest, w)
+    generation = math.ceil(estimate * SAFETY)
+    queue = az.queue_timeout_s
+    needed_s = generation + queue + MARGIN_S
+    limit_s = REQUEST_TIMEOUT_MAX_MS // 1000
+    if az.request_timeout_ms is not None and az.request_timeout_ms > REQUEST_TIMEOUT_MAX_MS:
+        raise ConfigError(
+            f"{KEY}.requestTimeoutMs={az.request_timeout_ms}: Azure ML managed online endpoints "
+            f"allow at most {REQUEST_TIMEOUT_MAX_MS} ms per request; allowed: 1000 to "
+            f"{REQUEST_TIMEOUT_MAX_MS} (or leave it unset to size it from the workload)"
+        )
+    if needed_s > limit_s:
+        raise ConfigError(_too_slow(task, az, slowest, estimate, needed_s, limit_s))
+    if az.request_timeout_ms is not None:
+        if az.request_timeout_ms < needed_s * 1000:
+            raise ConfigError(
+                f"{KEY}.requestTimeoutMs={az.request_timeout_ms}: the largest accepted "
+                f"{task} request needs ≈{estimate:.0f} s on {slowest.name} ({slowest.gpu}), "
+                f"{needed_s} s with the {queue} s queue wait and margin; allowed: "
+                f"{needed_s * 1000} to {REQUEST_TIMEOUT_MAX_MS}, or smaller workload limits"
+            )
+        timeout_ms = az.request_timeout_ms
+    else:
+        timeout_ms = min(REQUEST_TIMEOUT_MAX_MS, max(60, needed_s) * 1000)
+    generation = timeout_ms // 1000 - queue - MARGIN_S  # give the engine the whole budget
+    return Timing(
+        estimate_s=round(estimate, 1),
+        generation_s=generation,
+        queue_s=queue,
+        request_timeout_ms=timeout_ms,
+        load_s=load_seconds(size_bytes),
+    )
+
+
+def _too_slow(task, az, inst, estimate, needed_s, limit_s) -> str:
+    w = az.workload
+    budget = (limit_s - az.queue_timeout_s - MARGIN_S) / SAFETY
+    what = f"steps={w.max_steps}, outputs={w.max_outputs}, batch={w.max_batch}"
+    if task in LONG_TASKS:
+        what += f", frames={w.max_frames}"
+        frames = max(
+            (
+                f
+                for f in range(1, w.max_frames)
+                if estimate_seconds(task, inst, w, frames=f) <= budget
+            ),
+            default=0,
+        )
+        key, value = "workload.maxFrames", w.max_frames
+        fix = f"workload.maxFrames ≤ {frames}" if frames else "fewer steps or frames"
+    else:
+        steps = max(
+            (
+                s
+                for s in range(1, w.max_steps)
+                if estimate_seconds(task, inst, w, steps=s) <= budget
+            ),
+            default=0,
+        )
+        key, value = "workload.maxSteps", w.max_steps
+        fix = f"workload.maxSteps ≤ {steps}" if steps else "fewer outputs or a smaller batch"
+    return (
+        f"{KEY}.{key}={value}: the largest accepted {task} request ({what}) needs ≈"
+        f"{estimate:.0f} s on {inst.name} ({inst.gpu}, {step_seconds(inst, w):g} s/step), "
+        f"{needed_s} s with safety, the {az.queue_timeout_s} s queue wait and margin, but Azure ML "
+        f"allows {limit_s} s per request; allowed: {fix}, a faster instanceType, or another "
+        "cloud's long-running path (SageMaker async)"
+    )
+
+
+# ------------------------------------------------------------------------- plan
+
+
+def plan(
+    settings: StackSettings, stack: str, project_dir: Path, package_dir: Path | None
+) -> AzurePlan:
+    az: AzureSection = settings.azure
+    task = settings.task
+
+    def gpu(field: str, name: str) -> catalog.GpuInstance:
+        try:
+            return catalog.gpu_instance(CLOUD, name)
+        except catalog.CatalogError as exc:
+            raise ConfigError(f"{KEY}.{field}={name!r}: {exc}") from None
+
+    default_instance = gpu("instanceType", az.instance_type)
+    names = [d.name for d in az.deployments]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(
+            f"{KEY}.deployments: name {dupes[0]!r} appears twice; allowed: unique names"
+        )
+    total = sum(d.traffic for d in az.deployments)
+    if total != 100:
+        raise ConfigError(
+            f"{KEY}.deployments[*].traffic={[d.traffic for d in az.deployments]}: live traffic "
+            f"sums to {total}; allowed: a sum of exactly 100"
+        )
+    mirror = sum(d.mirror_traffic for d in az.deployments)
+    if mirror > MIRROR_TRAFFIC_MAX:
+        raise ConfigError(
+            f"{KEY}.deployments[*].mirrorTraffic={[d.mirror_traffic for d in az.deployments]}: "
+            f"mirrored traffic sums to {mirror}; allowed: at most {MIRROR_TRAFFIC_MAX}"
+        )
+    for i, d in enumerate(az.deployments):
+        if d.mirror_traffic and d.traffic:
+            raise ConfigError(
+                f"{KEY}.deployments[{i}].mirrorTraffic={d.mirror_traffic}: deployment "
+                f"{d.name!r} also takes {d.traffic}% live traffic; allowed: mirror only to a "
+                "deployment with traffic 0"
+            )
+
+    a = az.autoscale
+    default = a.default if a.default is not None else a.min
+    if a.enabled:
+        if a.min < 1:
+            raise ConfigError(
+                f"{KEY}.autoscale.min={a.min}: a managed online deployment cannot scale to "
+                "zero; allowed: ≥ 1"
+            )
+        if a.min > a.max:
+            raise ConfigError(f"{KEY}.autoscale.min={a.min}: must be ≤ {KEY}.autoscale.max={a.max}")
+        if not a.min <= default <= a.max:
+            raise ConfigError(
+                f"{KEY}.autoscale.default={default}: allowed: between autoscale.min={a.min} "
+                f"and autoscale.max={a.max}"
+            )
+        if not any(r.direction == "Increase" for r in a.rules) or not any(
+            r.direction == "Decrease" for r in a.rules
+        ):
+            raise ConfigError(
+                f"{KEY}.autoscale.rules: {[r.direction for r in a.rules]}; allowed: at least one "
+                "'Increase' and one 'Decrease' rule (or autoscale.enabled=false)"
+            )
+
+    if az.identity.user_assigned_id and az.identity.type != "UserAssigned":
+        raise ConfigError(
+            f"{KEY}.identity.userAssignedId is set but identity.type={az.identity.type!r}; "
+            "allowed: type 'UserAssigned' with it, or no userAssignedId"
+        )
+    if az.resource_group.name is None and not az.resource_group.create:
+        raise ConfigError(
+            f"{KEY}.resourceGroup.create=False: an existing group needs its name; allowed: "
+            f"set {KEY}.resourceGroup.name, or create: true"
+        )
+
+    pkg = package_dir or (project_dir / settings.package)
+    try:
+        manifest, code_dir = load_manifest(pkg, CLOUD)
+    except ManifestError as exc:
+        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
+    if task not in manifest.model.tasks:
+        raise ConfigError(
+            f"{NAMESPACE}:task={task!r}: the package's model {manifest.model.id!r} supports "
+            f"only: {', '.join(manifest.model.tasks)}"
+        )
+    conda_path = pkg / CLOUD / ENV_FILE
+    if not conda_path.is_file():
+        raise ConfigError(
+            f"{NAMESPACE}:package={str(pkg)!r}: no {ENV_FILE} in the {CLOUD} package; allowed: "
+            "a package built by `genai-endpoints package --cloud azureml`"
+        )
+    conda_file = conda_path.read_text()
+
+    deployments = []
+    for i, d in enumerate(az.deployments):
+        inst = (
+            gpu(f"deployments[{i}].instanceType", d.instance_type)
+            if d.instance_type
+            else default_instance
+        )
+        field = f"deployments[{i}].instanceType" if d.instance_type else "instanceType"
+        try:
+            catalog.check_fits(inst, manifest.model.size_bytes)
+        except catalog.CatalogError as exc:
+            raise ConfigError(f"{KEY}.{field}={inst.name!r}: {exc}") from None
+        count = d.instance_count or az.instance_count
+        deployments.append(
+            DeploymentPlan(
+                name=d.name,
+                instance=inst,
+                traffic=d.traffic,
+                mirror_traffic=d.mirror_traffic,
+                capacity=default if a.enabled else count,
+                min_instances=a.min if a.enabled else count,
+                max_instances=a.max if a.enabled else count,
+            )
+        )
+    slowest = max((d.instance for d in deployments), key=lambda i: step_seconds(i, az.workload))
+    timing = _timing(task, az, slowest, manifest.model.size_bytes)
+
+    base = _slug(stack)
+    rg = az.resource_group.name or f"genai-{base}"
+    workspace = az.workspace_name or f"genai-{base}"[:33]
+    suffix = hashlib.sha256(f"{rg}/{workspace}".encode()).hexdigest()[:8]
+    storage = az.storage_account_name or (re.sub(r"[^a-z0-9]", "", f"genai{base}")[:16] + suffix)
+    registry = re.sub(r"[^a-zA-Z0-9]", "", f"genai{base}")[:42] + suffix
+    vault = (f"genai-{base}"[:15].rstrip("-") + f"-{suffix}")[:24]
+    env_version = hashlib.sha256(f"{manifest.serving.image}\n{conda_file}".encode()).hexdigest()[
+        :16
+    ]
+    return AzurePlan(
+        settings=az,
+        task=task,
+        manifest=manifest,
+        code_dir=code_dir,
+        conda_file=conda_file,
+        env_version=env_version,
+        resource_group_name=rg,
+        workspace_name=workspace,
+        storage_account_name=storage,
+        registry_name=registry,
+        vault_name=vault,
+        endpoint_name=az.endpoint_name or endpoint_name_for(stack, manifest.model.id),
+        deployments=tuple(deployments),
+        timing=timing,
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", text.lower())).strip("-") or "stack"
+
+
+def endpoint_name_for(stack: str, model_id: str) -> str:
+    """``genai-<stack>-<model>``: 3-32 characters, a letter first (Azure's rule)."""
+    tail = _slug(model_id.split("/")[-1])
+    name = re.sub(r"-+", "-", f"genai-{_slug(stack)}-{tail}")[:32].strip("-")
+    return name if len(name) >= 3 else "genai-endpoint"

@@ -107,7 +107,7 @@ def test_task_not_in_package(dev_config):
         ("genai-endpoints:tags", {"owner": "x"}, "genai-endpoints:tags.costCentre is required"),
         ("genai-endpoints:tags", "oops", "genai-endpoints:tags='oops': must be an object"),
         ("genai-endpoints:hubToken", "hf_plain", "hubToken is stored in plain text"),
-        ("genai-endpoints:gcp", {"enabled": True}, "Vertex AI component is not built yet"),
+        ("genai-endpoints:gcp", {"enabled": True}, "genai-endpoints:gcp.project is required"),
     ],
 )
 def test_bad_top_level_values(dev_config, key, value, expected):

@@ -1,0 +1,50 @@
+"""Azure in the program: the Azure ML component and its stack outputs."""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.azure.config import AzurePlan
+from infra.azure.endpoint import AUTH_MODES, AzureMlEndpoint, AzureMlEndpointArgs
+from infra.config import StackConfig
+
+
+def deploy(cfg: StackConfig, plan: AzurePlan) -> None:
+    """Create the Azure ML component and export the ``azure`` stack output."""
+    component = AzureMlEndpoint(
+        "azureml", AzureMlEndpointArgs(plan=plan, tags=cfg.tags(), stack=cfg.stack)
+    )
+    az = plan.settings
+    inst = plan.deployments[0].instance
+    pkg = f"{cfg.settings.package}/azureml"
+    pulumi.export(
+        "azure",
+        {
+            "endpoint_name": component.endpoint_name,
+            "scoring_uri": component.scoring_uri,
+            "auth_mode": AUTH_MODES[az.auth_mode],
+            "location": az.location,
+            "resource_group": plan.resource_group_name,
+            "workspace": plan.workspace_name,
+            "deployed": az.deploy_endpoint,
+            "deployments": {
+                d.name: {
+                    "instance_type": d.instance.name,
+                    "traffic": d.traffic,
+                    "mirror_traffic": d.mirror_traffic,
+                    "min_instances": d.min_instances,
+                    "max_instances": d.max_instances,
+                }
+                for d in plan.deployments
+            },
+            "request_timeout_ms": plan.timing.request_timeout_ms,
+            "estimated_request_s": plan.timing.estimate_s,
+            "datastore_uri": component.datastore_uri,
+            "upload": component.datastore_uri.apply(
+                lambda u: f"genai-endpoints upload --package {pkg} --to {u}"
+            ),
+            "usd_per_hour_min": plan.cost_min,
+            "usd_per_hour_max": plan.cost_max,
+            "price_note": f"pay-as-you-go list price, {inst.region}, {inst.price_date}; estimate",
+        },
+    )
