@@ -12,6 +12,7 @@ import pytest
     [
         "azure.ai.ml",
         "azure.storage.blob",
+        "google.cloud.storage",
         "boto3",
         "sagemaker.core.image_uris",
         "pulumi_aws.sagemaker",
