@@ -72,6 +72,21 @@ def _plain(value: Any, root: Path | None = None) -> Any:
     return str(value)
 
 
+def _azure_identity(typ: str, state: dict) -> None:
+    """azure-native takes user-assigned identities as a list of ids but returns a map of
+    id → details; answer like the provider does, so such stacks run under the mocks."""
+    ident = state.get("identity")
+    if isinstance(ident, dict) and isinstance(ident.get("userAssignedIdentities"), list):
+        state["identity"] = {
+            **ident,
+            "userAssignedIdentities": {
+                i: {"principalId": "uai-principal"} for i in ident["userAssignedIdentities"]
+            },
+        }
+    if typ == "azure-native:managedidentity:UserAssignedIdentity":
+        state["principalId"] = "uai-principal"
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers every registration with its inputs plus plausible computed attributes."""
 
@@ -110,6 +125,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                     "00000000-0000-4000-8000-000000000000"
                 )
             rid = name
+        elif typ.startswith("azure-native:"):
+            _azure_identity(typ, state)
         return rid, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:

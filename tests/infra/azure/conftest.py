@@ -85,26 +85,3 @@ def video_package(tmp_path: Path) -> Path:
     return azure_package(
         tmp_path, id="tiny/text-to-video", tasks=["text-to-video"], size_bytes=3 * 2**30
     )
-
-
-@pytest.fixture
-def user_assigned_mocks(monkeypatch):
-    """The recording mocks echo inputs as outputs; azure-native takes user-assigned identities
-    as a list of ids but returns a map: answer like the provider does."""
-    import infra.synth as synth
-
-    class Mocks(synth.RecordingMocks):
-        def new_resource(self, args):
-            rid, state = super().new_resource(args)
-            ident = state.get("identity")
-            if isinstance(ident, dict) and isinstance(ident.get("userAssignedIdentities"), list):
-                ident = dict(ident)
-                ident["userAssignedIdentities"] = {
-                    i: {"principalId": "uai-principal"} for i in ident["userAssignedIdentities"]
-                }
-                state["identity"] = ident
-            if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
-                state["principalId"] = "uai-principal"
-            return rid, state
-
-    monkeypatch.setattr(synth, "RecordingMocks", Mocks)

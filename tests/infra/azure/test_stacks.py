@@ -176,7 +176,7 @@ def test_role_assignments_are_least_privilege(stack):
     assert not result.by_type("azure-native:keyvault:Secret")  # nothing for the endpoint to read
 
 
-def test_user_assigned_identity_gets_the_roles(user_assigned_mocks):
+def test_user_assigned_identity_gets_the_roles():
     config = azure_only("prod", identity={"type": "UserAssigned"})
     result, graph = run_with_graph(config, stack="prod")
     (uai,) = result.by_type("azure-native:managedidentity:UserAssignedIdentity")
@@ -188,7 +188,7 @@ def test_user_assigned_identity_gets_the_roles(user_assigned_mocks):
     assert uai["name"] in graph.depends_on["azureml-endpoint"]
 
 
-def test_existing_user_assigned_identity_is_referenced(user_assigned_mocks):
+def test_existing_user_assigned_identity_is_referenced():
     uai = (
         "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ids/providers/"
         "Microsoft.ManagedIdentity/userAssignedIdentities/genai"
