@@ -41,6 +41,12 @@ class UnsupportedMediaType(RequestError):
     status = 415
 
 
+class RequestTimeout(RequestError):
+    """The request body did not arrive in time (408); the connection is closed."""
+
+    status = 408
+
+
 class UnsupportedTask(ScoringError):
     """The loaded model cannot do the requested task (422)."""
 

@@ -154,13 +154,21 @@ class Scorer:
         self._raw_format(parsed.jobs[0].req, wants)
 
     def execute(self, parsed: Parsed, progress: Progress | None = None) -> list[Result]:
-        """Run every job of the request in one turn on the GPU."""
+        """Run every job of the request in one turn on the GPU (in-process callers; the
+        server queues through its own worker and calls ``run``)."""
         with self.gate.slot() as queued_s:
-            deadline = time.monotonic() + self.settings.request_timeout_s
-            generated = [
-                self.engine.generate(job.req, job.kwargs, deadline=deadline, progress=progress)
-                for job in parsed.jobs
-            ]
+            return self.run(parsed, queued_s, progress=progress)
+
+    def run(
+        self, parsed: Parsed, queued_s: float = 0.0, progress: Progress | None = None
+    ) -> list[Result]:
+        """Generate every job now; the caller holds the GPU. Past ``request_timeout_s``
+        the engine stops at the next step and raises ``GenerationTimeout``."""
+        deadline = time.monotonic() + self.settings.request_timeout_s
+        generated = [
+            self.engine.generate(job.req, job.kwargs, deadline=deadline, progress=progress)
+            for job in parsed.jobs
+        ]
         return [
             Result(job.req, gen, queued_s, parsed.envelope)
             for job, gen in zip(parsed.jobs, generated, strict=True)

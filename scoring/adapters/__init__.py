@@ -1,1 +1,0 @@
-"""One adapter per cloud: each maps its serving contract onto ``scoring.service.Scorer``."""

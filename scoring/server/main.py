@@ -1,0 +1,139 @@
+"""Start the server: pick the contract, load the model in the background, run uvicorn.
+
+uvicorn (one process, one event loop) is the HTTP stack: a model lives in one process
+per GPU, so there is nothing for extra workers to share; uvicorn gives a real listen
+backlog, keep-alive handling, and a graceful drain on SIGTERM (stop accepting, let
+requests in flight finish within ``GENAI_GRACEFUL_SHUTDOWN_S``, exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from scoring.server.contracts import CONTRACTS, Contract, ContractError, detect
+from scoring.server.settings import ServerSettings
+
+log = logging.getLogger("scoring.server")
+
+
+def load_scorer(contract: Contract, settings: ServerSettings, env: Mapping[str, str]):
+    """Fetch (Vertex) and verify the weights, then load the engine. Runs in a thread."""
+    from scoring.engine import Engine
+    from scoring.server.model import find_model_dir, read_package
+    from scoring.service import Scorer
+    from scoring.settings import EngineSettings, Limits
+
+    source = contract.model_source
+    verify = settings.verify_weights
+    if source.startswith("gs://"):
+        from scoring.server.storage import fetch_gcs
+
+        root = fetch_gcs(source, settings.cache_dir)
+        verify = False  # every file was hashed while it downloaded
+    else:
+        root = Path(source.removeprefix("file://"))
+    model_dir = find_model_dir(root)
+    info = read_package(model_dir, verify=verify)
+    limits = Limits()
+    if "GENAI_MAX_REQUEST_BYTES" not in env:  # the cloud's own cap is the default
+        limits = limits.model_copy(update={"max_request_bytes": contract.max_request_bytes})
+    engine_settings = EngineSettings(model_dir=model_dir, limits=limits)
+    update = {}
+    if info is not None:
+        if engine_settings.model_id is None and info.model_id:
+            update["model_id"] = info.model_id
+        if engine_settings.model_revision == "unpinned" and info.revision:
+            update["model_revision"] = info.revision
+        if info.variant and "variant" in type(engine_settings).model_fields:
+            update.setdefault("variant", info.variant)
+    return Scorer(Engine(engine_settings.model_copy(update=update)))
+
+
+class QuietProbes(logging.Filter):
+    """Health probes arrive every few seconds on every cloud: log them only when they fail."""
+
+    def __init__(self, contract: Contract) -> None:
+        super().__init__()
+        self.paths = {contract.liveness_route, contract.readiness_route}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            _client, method, path, _version, status = args
+            return not (method == "GET" and path in self.paths and status == 200)
+        return True
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m scoring.server",
+        description=(
+            "Serve a packaged diffusers model under one cloud's custom-container contract, "
+            "chosen from the environment: SageMaker (argument 'serve'), Vertex AI "
+            "(AIP_HTTP_PORT, AIP_STORAGE_URI), Azure ML (AZUREML_MODEL_DIR), or "
+            f"GENAI_CONTRACT={'|'.join(CONTRACTS)}. Settings: GENAI_* variables (README)."
+        ),
+    )
+    parser.add_argument("command", nargs="?", choices=["serve"], help="SageMaker passes 'serve'")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ if env is None else env
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        contract = detect([args.command or ""], env)
+        settings = ServerSettings()
+    except (ContractError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+
+    import uvicorn
+
+    from scoring.server.app import ModelState, build_app
+
+    state = ModelState()
+    app = build_app(contract, settings, state)
+    state.start(lambda: load_scorer(contract, settings, env))
+    log.info(
+        "%s contract on %s:%d (%s); model from %s",
+        contract.name,
+        settings.host,
+        contract.port,
+        ", ".join(f"{k} {v}" for k, v in contract.routes.items()),
+        contract.model_source,
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=contract.port,
+        backlog=settings.backlog,
+        timeout_keep_alive=settings.keep_alive_s,
+        timeout_graceful_shutdown=settings.graceful_shutdown_s,
+        lifespan="off",
+        log_config=None,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        server_header=False,
+        proxy_headers=False,
+    )
+    logging.getLogger("uvicorn.access").addFilter(QuietProbes(contract))
+    # uvicorn drains on SIGTERM, then re-raises it under the handler it found: a no-op
+    # handler makes a finished drain exit 0, which is what the clouds expect of a stop
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    uvicorn.Server(config).run()
+    if state.worker is not None:
+        state.worker.shutdown()
+    return 0

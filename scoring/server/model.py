@@ -1,0 +1,101 @@
+"""Find a package's weights, verify them against its file list, and load the engine.
+
+A package carries ``genai_package.json`` beside the weights: the model id, revision,
+variant and the sha256 and size of every file. Verifying them at start turns a truncated
+download or a flipped bit into a readiness failure that names the file, instead of a
+model that loads and answers with garbage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from scoring.errors import ModelNotReady
+
+log = logging.getLogger(__name__)
+
+PACKAGE_INFO = "genai_package.json"
+CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """What ``genai_package.json`` says about the weights beside it."""
+
+    model_id: str | None
+    revision: str | None
+    variant: str | None
+    files: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def read(cls, path: Path) -> PackageInfo:
+        try:
+            data = json.loads(path.read_text())
+            files = tuple(data.get("files", []))
+            for entry in files:
+                safe_relative(entry["path"])
+                int(entry["size"])
+                str(entry["sha256"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelNotReady(f"{path.name}: unreadable package file list ({exc})") from None
+        return cls(data.get("model_id"), data.get("revision"), data.get("variant"), files)
+
+
+def safe_relative(path: str) -> PurePosixPath:
+    """A listed path must stay inside the model folder: no absolute paths, no '..'."""
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise ValueError(f"file path {path!r} must be relative and inside the model folder")
+    return rel
+
+
+def find_model_dir(root: Path) -> Path:
+    """The folder holding model_index.json: ``root`` itself or one level below it (Azure
+    ML mounts a model asset inside a folder named after it)."""
+    if (root / "model_index.json").is_file():
+        return root
+    below = sorted(p.parent for p in root.glob("*/model_index.json"))
+    if len(below) == 1:
+        return below[0]
+    raise ModelNotReady(f"no diffusers model (model_index.json) in {root} or its subfolders")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_weights(model_dir: Path, files: tuple[dict[str, Any], ...]) -> None:
+    """Stream-hash each listed file; the first missing or changed one fails the load."""
+    for entry in files:
+        path = model_dir / safe_relative(entry["path"])
+        if not path.is_file():
+            raise ModelNotReady(f"weights: {entry['path']} is missing from {model_dir}")
+        size = path.stat().st_size
+        if size != entry["size"]:
+            raise ModelNotReady(
+                f"weights: {entry['path']} has {size} bytes, the package says {entry['size']}"
+            )
+        if sha256_file(path) != entry["sha256"]:
+            raise ModelNotReady(f"weights: {entry['path']} is corrupted (sha256 mismatch)")
+
+
+def read_package(model_dir: Path, *, verify: bool) -> PackageInfo | None:
+    """The package's file list, checked against the files on disk unless ``verify`` is off."""
+    info_path = model_dir / PACKAGE_INFO
+    if not info_path.is_file():
+        log.warning("%s has no %s: weights are not verified", model_dir, PACKAGE_INFO)
+        return None
+    info = PackageInfo.read(info_path)
+    if verify:
+        verify_weights(model_dir, info.files)
+        log.info("verified %d files in %s", len(info.files), model_dir)
+    return info

@@ -1,0 +1,38 @@
+"""How the server listens and protects itself; ``GENAI_*`` environment variables.
+
+The defaults suit every cloud: a listen backlog sized for bursts, bodies that must arrive
+within a deadline (a slow client never holds a request slot open), a keep-alive longer
+than the clouds' front ends keep idle connections, and a drain on SIGTERM shorter than
+the grace period the clouds give before SIGKILL (30 s on all three).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GENAI_", extra="ignore", frozen=True)
+
+    host: str = Field("0.0.0.0", description="address to bind; the CLI binds 127.0.0.1")
+    backlog: int = Field(2048, ge=16, description="listen backlog: connections the kernel holds")
+    graceful_shutdown_s: int = Field(
+        25, ge=0, description="on SIGTERM, how long requests in flight may finish"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="a request body must arrive within this, else 408"
+    )
+    body_idle_timeout_s: float = Field(
+        10.0, gt=0, description="longest pause between two parts of a body, else 408"
+    )
+    keep_alive_s: int = Field(75, ge=1, description="idle keep-alive connections are closed")
+    parse_threads: int = Field(2, ge=1, description="threads that parse and encode")
+    cache_dir: Path = Field(
+        Path("/tmp/genai-model"), description="where weights fetched from gs:// are kept"
+    )
+    verify_weights: bool = Field(True, description="hash every weight file before loading")
+    log_level: str = "info"
+    access_log: bool = True
