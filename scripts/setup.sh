@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One set-up command: creates .venv and installs the project with everything pinned, and
-# .venv-smtk, the real SageMaker serving stack that one test runs packages under.
+# the container tools the runtime-image test builds and runs the image with.
 #
 # pip is upgraded first: the pip that a fresh venv brings (23.x) cannot resolve pulumi,
 # azure-ai-ml and sagemaker together. torch is pinned to 2.13.0 exactly (constraints.txt);
@@ -20,7 +20,5 @@ quiet() { { grep -v "is ignored: it is neither a file nor a directory" || true; 
   -c constraints.txt -e ".[serve,dev]" 2>&1 | quiet
 .venv/bin/python -m pip check
 .venv/bin/genai-endpoints --help >/dev/null
-# the real SageMaker serving stack (toolkit + multi-model-server, transformers 4.x), in
-# its own venv, for tests/test_sagemaker_toolkit.py
-bash scripts/setup_sagemaker_toolkit_env.sh
+bash scripts/setup_container_tools.sh
 echo "setup: done. Activate with: source .venv/bin/activate"
