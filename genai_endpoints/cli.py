@@ -300,23 +300,55 @@ def package(
         )
 
 
+class ServeCloud(StrEnum):
+    SAGEMAKER = "sagemaker"
+    VERTEX = "vertex"
+    AZUREML = "azureml"
+
+
 @app.command()
 def serve(
-    cloud: Annotated[CloudChoice, typer.Option(help="sagemaker, vertex or azureml.")],
+    cloud: Annotated[ServeCloud, typer.Option(help="Whose contract to speak.")],
     package_dir: Annotated[Path, typer.Option("--package", help="A built OUT/<cloud> folder.")],
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
+    port: Annotated[
+        int | None, typer.Option(help="Default: the cloud's own (8080; Azure ML 5001).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 to be reachable.")] = (
+        "127.0.0.1"
+    ),
+    storage_uri: Annotated[
+        str | None,
+        typer.Option(help="Vertex only: fetch the weights from this gs:// prefix, as on Vertex."),
+    ] = None,
 ) -> None:
-    """Serve a package locally under its cloud's serving contract (loopback only)."""
-    import logging
+    """Serve a package with the runtime image's own server, under one cloud's contract.
 
-    from genai_endpoints.local_serve import serve_forever
+    The server is the one the runtime image runs (python -m scoring.server), started with
+    the environment that cloud gives the container. It answers health at once and 503
+    "loading" until the model is loaded and its weights verified.
+    """
+    import json
 
-    if cloud is CloudChoice.ALL:
-        fail("--cloud: serve one cloud at a time (sagemaker, vertex or azureml)")
-    if not (package_dir / "manifest.json").is_file():
+    from genai_endpoints.local_serve import server_command
+
+    manifest_path = package_dir / "manifest.json"
+    if not manifest_path.is_file():
         fail(f"--package: {package_dir} has no manifest.json; build it with `package`")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    raise typer.Exit(serve_forever(cloud.value, package_dir, port))
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        fail(f"--package: {manifest_path} is not readable JSON ({exc})")
+    if manifest.get("schema_version") != 2 or "runtime" not in manifest:
+        fail(f"--package: {package_dir} was built by an older version; run `package` again")
+    if manifest.get("cloud") != cloud.value:
+        fail(f"--cloud {cloud.value}: {package_dir} is a {manifest.get('cloud')} package")
+    if storage_uri is not None and cloud is not ServeCloud.VERTEX:
+        fail("--storage-uri: only the Vertex contract fetches its weights (AIP_STORAGE_URI)")
+    if storage_uri is not None and not storage_uri.startswith("gs://"):
+        fail(f"--storage-uri: expected gs://BUCKET/PREFIX (got {storage_uri!r})")
+    port = port or manifest["runtime"]["port"]
+    cmd, env = server_command(cloud.value, package_dir, port, host, storage_uri)
+    os.execve(cmd[0], cmd, env)
 
 
 @app.command()

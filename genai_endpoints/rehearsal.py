@@ -22,7 +22,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-HEALTH = {"sagemaker": "/ping", "vertex": "/health", "azureml": "/"}
+# readiness routes: 200 only once the model is loaded (Azure ML's liveness "/" is 200 sooner)
+HEALTH = {"sagemaker": "/ping", "vertex": "/health", "azureml": "/ready"}
 PREDICT = {"sagemaker": "/invocations", "vertex": "/predict", "azureml": "/score"}
 
 
@@ -85,16 +86,27 @@ class RunningServer:
 
 @contextlib.contextmanager
 def package_server(cloud: str, package: Path, log_dir: Path, ready_timeout: float = 180,
-                   expect_ready: bool = True) -> Iterator[RunningServer]:  # fmt: skip
-    """``genai-endpoints serve`` in a child process, waited on until healthy (or, with
-    ``expect_ready=False``, until it reports a load failure), always stopped after."""
+                   expect_ready: bool = True, env: dict[str, str] | None = None,
+                   storage_uri: str | None = None) -> Iterator[RunningServer]:  # fmt: skip
+    """``genai-endpoints serve`` in a child process, waited on until ready (or, with
+    ``expect_ready=False``, until it reports a load failure), always stopped after.
+    ``env`` adds deployment settings (``GENAI_*``); ``storage_uri`` makes the Vertex
+    server fetch its weights from a gs:// prefix, as on Vertex."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{cloud}-{port}.log"
     cmd = [sys.executable, "-m", "genai_endpoints", "serve", "--cloud", cloud,
            "--package", str(package), "--port", str(port)]  # fmt: skip
+    if storage_uri:
+        cmd += ["--storage-uri", storage_uri]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
     server = RunningServer(cloud, port, proc, log_path)
     try:
         deadline = time.monotonic() + ready_timeout
@@ -113,14 +125,14 @@ def package_server(cloud: str, package: Path, log_dir: Path, ready_timeout: floa
                 raise TimeoutError(
                     f"{cloud} not ready in {ready_timeout:g} s:\n{server.log()[-3000:]}"
                 )
-            time.sleep(0.3)
+            time.sleep(0.2)
         yield server
     finally:
         stop_group(proc)
 
 
 def stop_group(proc: subprocess.Popen) -> None:
-    """Stop the server and every process it started (azmlinfsrv runs gunicorn workers)."""
+    """Stop the server (SIGTERM: it drains and exits) and anything it started."""
     for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
@@ -199,11 +211,26 @@ def run_rehearsal(model_dir: Path | None, out_dir: Path, prompt: str, steps: int
         status = f"[green]{reply.status}[/]" if ok else f"[red]{reply.status}[/]"
         table.add_row(cloud, status, f"{reply.latency_s * 1000:.0f} ms", str(path), "")
     blobs = {c: d for c, (ok, d) in results.items() if ok}
-    same = len(set(blobs.values())) == 1 and len(blobs) == len(CLOUDS)
     for row, cloud in enumerate(CLOUDS):
         if cloud in blobs:
-            table.columns[4]._cells[row] = "yes" if same else "[yellow]differs[/]"
+            table.columns[4]._cells[row] = same_bytes(cloud, blobs)
     console.print(table)
-    all_ok = all(ok for ok, _ in results.values())
-    console.print("all three answered correctly" if all_ok else "[red]rehearsal failed[/]")
-    return 0 if all_ok else 1
+    answered = all(ok for ok, _ in results.values())
+    identical = answered and len(set(blobs.values())) == 1
+    if identical:
+        console.print("all three answered, with the same bytes")
+    elif answered:
+        console.print("[red]rehearsal failed: the clouds' outputs differ[/]")
+    else:
+        console.print(f"[red]rehearsal failed; server logs in {out_dir / 'logs'}[/]")
+    return 0 if identical else 1
+
+
+def same_bytes(cloud: str, blobs: dict[str, bytes]) -> str:
+    """Whether ``cloud``'s output equals every other cloud that answered: clouds that
+    failed say nothing about the ones that did."""
+    others = [c for c in blobs if c != cloud]
+    if not others:
+        return "-"
+    differ = [c for c in others if blobs[c] != blobs[cloud]]
+    return "same" if not differ else f"[yellow]differs from {', '.join(differ)}[/]"

@@ -43,11 +43,12 @@ def upload(
         ),
     ],
 ) -> None:
-    """Upload a package's weights, code and manifest, skipping objects already there.
+    """Upload a package's model folder and manifest, skipping objects already there.
 
-    The serving folder goes to PREFIX/models/<digest>/, code to PREFIX/code/<code digest>/, the
+    The model folder (weights and their file list) goes to PREFIX/models/<digest>/, the
     manifest last to PREFIX/manifests/<cloud>/. Each file is checked against the manifest's
-    sha256 while it is read. Credentials come from the cloud SDK's default chain.
+    sha256 while it is read. Credentials come from the cloud SDK's default chain. `pulumi up`
+    does this itself; use this command to stage weights ahead of a deployment.
     """
     from rich.markup import escape
 

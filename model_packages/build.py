@@ -1,4 +1,9 @@
-"""Build one package per cloud from a staged model, and its manifest.json."""
+"""Build one package per cloud from a staged model, and its manifest.json.
+
+A package is data: ``model/`` holds the weights (hard links to the staged files) and
+``genai_package.json``; that folder is uploaded as is under a content-addressed prefix.
+The code that serves it is the runtime image's, so a code change never re-uploads weights.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +14,25 @@ from pathlib import Path
 
 import scoring
 from model_packages import azureml, sagemaker, vertex
-from model_packages.layout import list_tree, write_code, write_file
+from model_packages.layout import (
+    DOCKERFILE,
+    PACKAGE_INFO,
+    SERVE_LOCK,
+    lock_sha256,
+    package_info,
+    write_file,
+)
 from model_packages.manifest import (
-    CodeSection,
     Manifest,
     ModelSection,
-    ServingSection,
+    RuntimeSection,
     WeightsSection,
 )
 from model_packages.spec import CloudSpec
 from model_packages.staging import StagedModel, place, tree_digest
 
 CLOUDS = ("sagemaker", "vertex", "azureml")
+WEIGHTS_FOLDER = "model"
 
 
 def spec_for(cloud: str) -> CloudSpec:
@@ -34,24 +46,12 @@ def build_package(staged: StagedModel, cloud: str, out: Path, tarball: bool = Fa
     final = out / cloud
     with tempfile.TemporaryDirectory(dir=out, prefix=f".{cloud}-") as tmp:
         pkg = Path(tmp) / cloud
-        weights = pkg / spec.weights_folder
+        weights = pkg / WEIGHTS_FOLDER
         place(staged, weights)
-        code = pkg / spec.code_folder
-        write_code(code, spec.entry_name, spec.entry_source, staged)
-        for rel, text in spec.extra_files.items():
-            write_file(pkg / rel, text.encode())
         # hash only what was just written: the weights were hashed once, while staged
-        weight_paths = {f.path for f in staged.files} if code == weights else set()
-        code_files = list_tree(code, skip=weight_paths)
-        serving_tree = list(staged.files)
-        if code.is_relative_to(weights):  # SageMaker and Vertex: code inside the tree
-            inside = code.relative_to(weights).as_posix()
-            serving_tree += [
-                f.model_copy(update={"path": f"{inside}/{f.path}".lstrip("./")})
-                if inside != "."
-                else f
-                for f in code_files
-            ]
+        info = write_file(weights / PACKAGE_INFO, package_info(staged))
+        folder_files = sorted([*staged.files, info], key=lambda f: f.path)
+        digest = tree_digest(folder_files)
         manifest = Manifest(
             cloud=cloud,
             engine_version=scoring.__version__,
@@ -62,27 +62,32 @@ def build_package(staged: StagedModel, cloud: str, out: Path, tarball: bool = Fa
                 size_bytes=staged.size_bytes,
                 tasks=list(staged.tasks),
                 files=list(staged.files),
+                variant=getattr(staged, "variant", None),
+                family=getattr(staged, "family", None),
             ),
             weights=WeightsSection(
-                folder=spec.weights_folder,
-                key_prefix=f"models/{tree_digest(serving_tree)}/",
+                folder=WEIGHTS_FOLDER,
+                key_prefix=f"models/{digest}/",
+                digest=digest,
+                size_bytes=sum(f.size for f in folder_files),
+                files=folder_files,
             ),
-            code=CodeSection(
-                folder=spec.code_folder, digest=tree_digest(code_files), files=code_files
-            ),
-            serving=ServingSection(
-                image=spec.image,
-                image_note=spec.image_note,
+            runtime=RuntimeSection(
+                dockerfile=DOCKERFILE,
+                lock=SERVE_LOCK,
+                lock_sha256=lock_sha256(),
+                contract=spec.contract,
                 env={
                     **spec.env,
+                    "GENAI_CONTRACT": spec.contract,
                     "GENAI_MODEL_ID": staged.model_id,
                     "GENAI_MODEL_REVISION": staged.revision,
                 },
                 port=spec.port,
                 health_route=spec.health_route,
+                readiness_route=spec.readiness_route,
                 predict_route=spec.predict_route,
-                requirements=[line for line in (code / "requirements.txt").read_text().split()],
-                needs_egress=cloud != "azureml",
+                args=spec.args,
             ),
             limits=spec.limits,
         )

@@ -1,5 +1,8 @@
 """``manifest.json``: what a package holds and was built for, read by ``infra`` as data.
 
+Version 2: the package is data only (weights and their file list); the scoring code and
+server live in the runtime image, which ``runtime`` says how to build and start.
+
 The infra layer never imports this module (it parses the JSON with its own reader), so
 this schema is the contract between the two: add fields freely, never repurpose one, and
 bump ``schema_version`` for a change a reader must know about.
@@ -11,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Cloud = Literal["sagemaker", "vertex", "azureml"]
 
 
@@ -32,31 +35,35 @@ class ModelSection(_Strict):
     size_bytes: int
     tasks: list[str]
     files: list[FileEntry]
+    variant: str | None = Field(None, description="weight variant loaded, e.g. 'fp16'")
+    family: str | None = Field(None, description="model family, from model_index.json")
 
 
 class WeightsSection(_Strict):
-    folder: str = Field(description="the weights folder inside the package, e.g. 'model'")
+    folder: str = Field(description="the folder inside the package that is uploaded: 'model'")
     key_prefix: str = Field(
-        description="where `genai-endpoints upload` puts the weights in the bucket: "
-        "'models/<digest>/'. Uploaded once, referenced by infra, never archived by Pulumi."
+        description="where the folder goes in the bucket: 'models/<digest>/'. Uploaded once, "
+        "content-addressed, referenced by infra, never archived by Pulumi."
     )
+    digest: str = Field(description="sha256 of the folder's sorted file list")
+    size_bytes: int
+    files: list[FileEntry] = Field(description="every file in the folder, with its sha256")
 
 
-class CodeSection(_Strict):
-    folder: str = Field(description="the small code folder inside the package, e.g. 'code'")
-    digest: str
-    files: list[FileEntry]
+class RuntimeSection(_Strict):
+    """How this cloud runs the one runtime image (built from ``dockerfile``) on the folder."""
 
-
-class ServingSection(_Strict):
-    image: str = Field(description="pinned serving container image URI for this cloud")
-    image_note: str = ""
+    dockerfile: str = Field(description="the runtime image's Dockerfile, from the project root")
+    lock: str = Field(description="the serving lock the image installs, from the project root")
+    lock_sha256: str = Field(description="sha256 of that lock when the package was built")
+    contract: str = Field(description="the server contract: sagemaker, vertex or azureml")
     env: dict[str, str] = Field(description="environment the container must be given")
     port: int
     health_route: str
+    readiness_route: str
     predict_route: str
-    requirements: list[str] = Field(description="pip pins installed at container start")
-    needs_egress: bool = Field(description="True if container start downloads packages")
+    args: list[str] = Field(description="arguments the cloud passes to the image")
+    needs_egress: bool = Field(False, description="always false: nothing installs at start")
 
 
 class CloudLimit(_Strict):
@@ -72,6 +79,5 @@ class Manifest(_Strict):
     engine_version: str
     model: ModelSection
     weights: WeightsSection
-    code: CodeSection
-    serving: ServingSection
+    runtime: RuntimeSection
     limits: list[CloudLimit]

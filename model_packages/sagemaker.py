@@ -1,11 +1,7 @@
-"""SageMaker package: the Hugging Face PyTorch inference container's layout.
-
-``model/`` is what SageMaker puts at /opt/ml/model: the weights, and ``code/`` with
-``inference.py``, the engine and ``requirements.txt`` (the toolkit pip-installs it at
-start, which needs egress unless the image already has the pins). It is meant for an
-uncompressed S3 prefix (ModelDataSource S3DataType=S3Prefix, CompressionType=None);
-``model.tar.gz`` is written only when asked.
-"""
+"""SageMaker: the package's ``model/`` is uploaded as an uncompressed S3 prefix
+(ModelDataSource S3DataType=S3Prefix, CompressionType=None) that SageMaker places at
+/opt/ml/model; the runtime image is started as ``<image> serve``. ``model.tar.gz`` is
+written only when asked, for the classic ModelDataUrl path."""
 
 from __future__ import annotations
 
@@ -15,56 +11,20 @@ from pathlib import Path
 
 from model_packages.layout import FIXED_MTIME
 from model_packages.manifest import CloudLimit
-from model_packages.spec import CloudSpec
-
-# The image pin: resolved through the sagemaker SDK, for this region and framework versions.
-HF_TRANSFORMERS_VERSION = "4.51.3"
-HF_PYTORCH_VERSION = "2.6.0"
-HF_PY_VERSION = "py312"
-DEFAULT_REGION = "us-east-1"
-
-ENTRY = '''"""SageMaker entry point: the toolkit calls these four functions."""
-
-from scoring.adapters.sagemaker import input_fn, model_fn, output_fn, predict_fn
-
-__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
-'''
+from model_packages.spec import CloudSpec, served_as
+from scoring.server.contracts import sagemaker as contract
 
 
-def serving_image(region: str = DEFAULT_REGION) -> str:
-    from sagemaker.core import image_uris
-
-    return image_uris.retrieve(
-        "huggingface",
-        region=region,
-        version=HF_TRANSFORMERS_VERSION,
-        base_framework_version=f"pytorch{HF_PYTORCH_VERSION}",
-        py_version=HF_PY_VERSION,
-        instance_type="ml.g5.xlarge",
-        image_scope="inference",
-    )
-
-
-def spec(region: str = DEFAULT_REGION) -> CloudSpec:
+def spec() -> CloudSpec:
     return CloudSpec(
         cloud="sagemaker",
-        code_folder="model/code",
-        entry_name="inference.py",
-        entry_source=ENTRY,
-        image=serving_image(region),
-        image_note=(
-            f"Hugging Face PyTorch inference DLC, transformers {HF_TRANSFORMERS_VERSION}, "
-            f"PyTorch {HF_PYTORCH_VERSION}, {HF_PY_VERSION}, GPU, {region}; resolved with "
-            "sagemaker.core.image_uris"
-        ),
-        env={"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"},
-        port=8080,
-        health_route="/ping",
-        predict_route="/invocations",
+        contract=contract.NAME,
+        **served_as(contract.contract(["serve"], {})),
+        args=["serve"],
         limits=[
             CloudLimit(
                 name="realtime",
-                max_request_bytes=6_000_000,
+                max_request_bytes=contract.REALTIME_MAX_BYTES,
                 max_response_bytes=6_000_000,
                 timeout_s=60,
             ),

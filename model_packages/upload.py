@@ -11,19 +11,16 @@ folder's builders where the cloud's serving stack reads it. Accepted destination
 
 Key layout, below ``PREFIX`` (``P``)::
 
-    P/<weights.key_prefix><path>      the serving folder (``models/<digest>/``), layout kept
-    P/code/<code digest>/<path>       the code folder
-    P/manifests/<cloud>/<model digest>-<code digest>.json   the package's manifest.json
+    P/<weights.key_prefix><path>      the model folder (``models/<digest>/``), layout kept
+    P/manifests/<cloud>/<weights digest>.json   the package's manifest.json
 
 The weights keep the model's folder layout (``unet/diffusion_pytorch_model.safetensors``)
 because SageMaker's uncompressed ``S3Prefix`` model data, Vertex's artifact URI and an Azure
 model asset all need the real layout. The prefix is the manifest's ``weights.key_prefix``,
-content-addressed by the builder (``models/<digest>/``), so an unchanged serving folder maps
-to the same keys in every environment and is uploaded once. Where the package's code folder
-lies inside its weights folder (SageMaker's ``model/code/``, Vertex's ``model/``), the code
-files are also put at their place below the weights prefix, so the prefix holds exactly the
-folder the container mounts; every file there is listed in the manifest (model files plus
-code files), and a file in a package folder that the manifest does not list stops the upload
+content-addressed by the builder (``models/<digest>/``), so an unchanged model folder maps
+to the same keys in every environment and is uploaded once; the code that serves it lives
+in the runtime image, so a code change uploads nothing. Every file in the folder is listed
+in the manifest (``weights.files``), and a file the manifest does not list stops the upload
 (dotfiles and ``__pycache__`` aside). ``weights_uri`` in the :class:`UploadReport`
 (``s3://B/P/models/<digest>/`` and the like) is what infra is given.
 
@@ -740,7 +737,7 @@ def store_for(destination: Destination) -> ObjectStore:
 
 # --------------------------------------------------------------------------- planning
 
-Kind = Literal["weights", "code", "manifest"]
+Kind = Literal["weights", "manifest"]
 
 
 @dataclass(frozen=True)
@@ -836,49 +833,27 @@ def _section(
 
 
 def plan_upload(package_dir: Path) -> list[UploadItem]:
-    """Every file to upload, in upload order: weights, code, then the manifest last.
+    """Every file to upload, in upload order: the model folder, then the manifest last.
 
-    The weights prefix gets the whole serving folder: the model's files and, where the
-    code folder lies inside the weights folder (SageMaker's ``model/code``, Vertex's
-    ``model``), the code files at their place in it, so the prefix is what the container
-    mounts. Checks that each listed file exists with the listed size and that the folders
-    hold nothing unlisted; the sha256 is checked while each file is read for upload.
+    The weights prefix gets the whole model folder (the weights and ``genai_package.json``,
+    as the manifest's ``weights.files`` lists them), so the prefix is what the container
+    reads. Checks that each listed file exists with the listed size and that the folder
+    holds nothing unlisted; the sha256 is checked while each file is read for upload.
     """
     package_dir = Path(package_dir)
     manifest = load_manifest(package_dir)
     manifest_path = package_dir / MANIFEST_NAME
     key_prefix = _safe_relative(manifest.weights.key_prefix.strip("/"), "key_prefix", manifest_path)
-    model_digest = _safe_component(manifest.model.digest, "model.digest", manifest_path)
-    code_digest = _safe_component(manifest.code.digest, "code.digest", manifest_path)
+    digest = _safe_component(manifest.weights.digest, "weights.digest", manifest_path)
     weights_rel = PurePosixPath(_safe_relative(manifest.weights.folder, "folder", manifest_path))
-    code_rel = PurePosixPath(_safe_relative(manifest.code.folder, "folder", manifest_path))
-
-    def listed(entries: list[FileEntry], kind: str, base: str = "") -> list[tuple[str, FileEntry]]:
-        out = []
-        for e in entries:
-            rel = _safe_relative(e.path, f"{kind} file", manifest_path)
-            out.append((f"{base}/{rel}" if base else rel, e))
-        return out
-
-    serving = listed(manifest.model.files, "weights")
-    code_in_weights = code_rel == weights_rel or weights_rel in code_rel.parents
-    if code_in_weights:
-        base = code_rel.relative_to(weights_rel).as_posix()
-        serving += listed(manifest.code.files, "code", "" if base == "." else base)
-
-    items = _section("weights", package_dir / weights_rel, key_prefix, serving, manifest_path)
-    items += _section(
-        "code",
-        package_dir / code_rel,
-        f"code/{code_digest}",
-        listed(manifest.code.files, "code"),
-        manifest_path,
-        check_unlisted=not code_in_weights,  # the weights folder's check covered it
-    )
+    listed = [
+        (_safe_relative(e.path, "weights file", manifest_path), e) for e in manifest.weights.files
+    ]
+    items = _section("weights", package_dir / weights_rel, key_prefix, listed, manifest_path)
     items.append(
         UploadItem(
             manifest_path,
-            f"manifests/{manifest.cloud}/{model_digest}-{code_digest}.json",
+            f"manifests/{manifest.cloud}/{digest}.json",
             sha256_of(manifest_path),
             manifest_path.stat().st_size,
             "manifest",
@@ -900,7 +875,6 @@ class UploadReport:
     """Keys that existed with another size or sha256 and were uploaded again."""
     weights_uri: str = ""
     """The weights folder (``.../models/<digest>/``): what infra is given."""
-    code_uri: str = ""
     manifest_uri: str = ""
     uploaded_keys: list[str] = field(default_factory=list)
 
@@ -911,7 +885,7 @@ def upload_package(
     store: ObjectStore | None = None,
     progress: bool = True,
 ) -> UploadReport:
-    """Upload a package (weights, code, manifest last), skipping objects already present
+    """Upload a package (the model folder, manifest last), skipping objects already present
     with the same size and sha256. Raises :class:`UploadError` for a user's problem."""
     dest = parse_destination(destination) if isinstance(destination, str) else destination
     package_dir = Path(package_dir)
@@ -944,7 +918,6 @@ def upload_package(
             bar.set(done)  # absorb SDK progress that over- or under-counted (retries)
         bar.describe("done")
 
-    code_digest = manifest.code.digest
     return UploadReport(
         uploaded_files=uploaded_files,
         uploaded_bytes=uploaded_bytes,
@@ -952,7 +925,6 @@ def upload_package(
         skipped_bytes=skipped_bytes,
         replaced=replaced,
         weights_uri=dest.uri(manifest.weights.key_prefix.strip("/") + "/"),
-        code_uri=dest.uri(f"code/{code_digest}/"),
         manifest_uri=dest.uri(items[-1].key),
         uploaded_keys=uploaded_keys,
     )

@@ -29,6 +29,17 @@ def tiny_video_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def image_packages(tiny_image_model, tmp_path_factory):
+    """The tiny text-to-image model packaged for every cloud, once per session."""
+    from model_packages.build import build_packages
+    from model_packages.staging import stage_local
+
+    out = tmp_path_factory.mktemp("packages")
+    build_packages(stage_local(tiny_image_model), ["sagemaker", "vertex", "azureml"], out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def image_engine(tiny_image_model):
     from scoring.engine import Engine
     from scoring.settings import EngineSettings

@@ -1,5 +1,5 @@
-"""Each package served over HTTP on loopback under its cloud's contract, called with the
-payloads that cloud's real clients send. Azure runs under the real azmlinfsrv."""
+"""Each package served over HTTP on loopback by the runtime's server under its cloud's
+contract, called with the payloads that cloud's real clients send."""
 
 from __future__ import annotations
 
@@ -17,13 +17,6 @@ from model_packages.build import build_packages
 from model_packages.staging import stage_local
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def image_packages(tiny_image_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("serve-img")
-    build_packages(stage_local(tiny_image_model), ["sagemaker", "vertex", "azureml"], out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +97,7 @@ def test_the_same_request_gives_the_same_bytes_on_both(sagemaker, vertex):
     assert a == b["predictions"][0]["outputs"][0]["data"]
 
 
-def test_azureml_video_under_azmlinfsrv(tiny_video_model, tmp_path):
+def test_azureml_video(tiny_video_model, tmp_path):
     build_packages(stage_local(tiny_video_model), ["azureml"], tmp_path)
     with package_server("azureml", tmp_path / "azureml", tmp_path / "logs") as azure:
         reply = azure.predict({"prompt": "waves", "num_frames": 8, "num_inference_steps": 2})
@@ -114,7 +107,7 @@ def test_azureml_video_under_azmlinfsrv(tiny_video_model, tmp_path):
         video = tmp_path / "v.mp4"
         video.write_bytes(base64.b64decode(out["data"]))
         assert imageio_ffmpeg.count_frames_and_secs(str(video))[0] == 8
-        # bad input: 4xx from the real server, and it keeps serving
+        # bad input: 4xx, and it keeps serving
         bad = azure.predict({"prompt": "x", "num_frames": 10_000})
         assert bad.status == 400 and "num_frames" in bad.body.decode()
         raw = azure.predict({"prompt": "x", "num_frames": 4, "num_inference_steps": 1}, "image/gif")
@@ -122,7 +115,7 @@ def test_azureml_video_under_azmlinfsrv(tiny_video_model, tmp_path):
         assert Image.open(io.BytesIO(raw.body)).n_frames == 4
 
 
-@pytest.mark.parametrize("cloud", ["sagemaker", "vertex"])
+@pytest.mark.parametrize("cloud", ["sagemaker", "vertex", "azureml"])
 def test_corrupted_weight_fails_readiness_naming_the_file(image_packages, tmp_path, cloud):
     pkg = tmp_path / cloud
     shutil.copytree(image_packages / cloud, pkg)  # a real copy: the fixture's files stay intact
@@ -136,17 +129,30 @@ def test_corrupted_weight_fails_readiness_naming_the_file(image_packages, tmp_pa
         assert "vae/diffusion_pytorch_model.safetensors" in json.loads(reply.body)["error"]
 
 
-def test_rehearse_all_three_clouds(tiny_image_model, tmp_path):
-    """The offline main job, end to end: exit 0, three outputs, identical bytes."""
+def test_rehearse_from_a_fresh_folder_with_relative_paths(tiny_image_model, tmp_path):
+    """The offline main job as a new user runs it: from another folder, relative --out;
+    exit 0, three outputs, identical bytes, "same" for every cloud."""
     import subprocess
     import sys
 
+    model = tmp_path / "model"
+    shutil.copytree(tiny_image_model, model)
     proc = subprocess.run(
-        [sys.executable, "-m", "genai_endpoints", "rehearse", "--model-dir", str(tiny_image_model),
-         "--out", str(tmp_path), "--steps", "2"],
-        capture_output=True, text=True, timeout=400, check=False,
+        [sys.executable, "-m", "genai_endpoints", "rehearse", "--model-dir", "model",
+         "--out", "build/rehearsal", "--steps", "2"],
+        capture_output=True, text=True, timeout=400, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "all three answered correctly" in proc.stdout
-    outputs = [(tmp_path / f"{c}.png").read_bytes() for c in ("sagemaker", "vertex", "azureml")]
+    assert "all three answered, with the same bytes" in proc.stdout
+    assert proc.stdout.count("same") >= 4  # a "same" per cloud row, and the summary
+    out = tmp_path / "build" / "rehearsal"
+    outputs = [(out / f"{c}.png").read_bytes() for c in ("sagemaker", "vertex", "azureml")]
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_same_bytes_column_ignores_clouds_that_failed():
+    from genai_endpoints.rehearsal import same_bytes
+
+    assert same_bytes("sagemaker", {"sagemaker": b"a", "vertex": b"a"}) == "same"
+    assert "differs from vertex" in same_bytes("sagemaker", {"sagemaker": b"a", "vertex": b"b"})
+    assert same_bytes("vertex", {"vertex": b"a"}) == "-"

@@ -20,29 +20,48 @@ def packages(tiny_image_model, tmp_path_factory):
     return out, manifests
 
 
-def test_each_cloud_has_its_entry_point_and_manifest(packages):
+def test_a_package_is_data_only_the_same_folder_on_every_cloud(packages):
+    """Weights and their file list; the code that serves them is the runtime image's."""
     out, manifests = packages
-    assert (out / "sagemaker/model/code/inference.py").is_file()
-    assert (out / "sagemaker/model/code/requirements.txt").is_file()
-    assert (out / "sagemaker/model/model_index.json").is_file()
-    assert (out / "vertex/model/handler.py").is_file()
-    assert (out / "vertex/model/model_index.json").is_file()
-    assert (out / "azureml/code/score.py").is_file()
-    assert (out / "azureml/environment/conda.yaml").is_file()
-    assert (out / "azureml/model/model_index.json").is_file()
+    trees = {}
     for cloud in CLOUDS:
         manifest = Manifest.model_validate_json((out / cloud / "manifest.json").read_text())
         assert manifest == manifests[cloud]
+        assert manifest.schema_version == 2
         assert manifest.model.revision.startswith("local-")
-        assert manifest.weights.key_prefix == f"models/{manifest.weights.key_prefix[7:-1]}/"
-        assert all(len(f.sha256) == 64 for f in manifest.model.files)
-        assert manifest.limits
+        assert manifest.weights.key_prefix == f"models/{manifest.weights.digest}/"
+        files = sorted(p.relative_to(out / cloud / "model").as_posix()
+                       for p in (out / cloud / "model").rglob("*") if p.is_file())  # fmt: skip
+        assert files == [f.path for f in manifest.weights.files]  # every file listed, no more
+        assert not any(f.endswith(".py") for f in files)
+        assert "genai_package.json" in files
+        trees[cloud] = manifest.weights.digest
+        assert sorted(os.listdir(out / cloud)) == ["manifest.json", "model"]
+    assert len(set(trees.values())) == 1  # one content address for all three clouds
 
 
-def test_manifest_pins_image_and_limits(packages):
+def test_manifest_says_how_each_cloud_runs_the_runtime_image(packages):
+    from model_packages.layout import lock_sha256
+
     _, m = packages
-    assert m["sagemaker"].serving.image.startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/")
-    assert "huggingface-pytorch-inference" in m["sagemaker"].serving.image
+    for cloud in CLOUDS:
+        rt = m[cloud].runtime
+        assert rt.dockerfile == "runtime/Dockerfile" and rt.lock == "runtime/serve.lock"
+        assert rt.lock_sha256 == lock_sha256() and len(rt.lock_sha256) == 64
+        assert rt.contract == cloud and rt.env["GENAI_CONTRACT"] == cloud
+        assert rt.env["GENAI_MODEL_REVISION"] == m[cloud].model.revision
+        assert rt.needs_egress is False
+    sm, vx, az = m["sagemaker"].runtime, m["vertex"].runtime, m["azureml"].runtime
+    assert (sm.args, sm.port, sm.health_route, sm.predict_route) == (
+        ["serve"], 8080, "/ping", "/invocations")  # fmt: skip
+    assert (vx.args, vx.port, vx.health_route, vx.predict_route) == (
+        [],
+        8080,
+        "/health",
+        "/predict",
+    )
+    assert (az.port, az.health_route, az.readiness_route, az.predict_route) == (
+        5001, "/", "/ready", "/score")  # fmt: skip
     assert {lim.name: lim.timeout_s for lim in m["sagemaker"].limits} == {
         "realtime": 60,
         "async": 3600,
@@ -52,8 +71,6 @@ def test_manifest_pins_image_and_limits(packages):
         "dedicated": 10_000_000,
     }
     assert m["azureml"].limits[0].timeout_s == 180
-    assert m["sagemaker"].serving.env["SAGEMAKER_PROGRAM"] == "inference.py"
-    assert any(r.startswith("diffusers==") for r in m["vertex"].serving.requirements)
 
 
 def test_rebuild_is_byte_identical(packages, tiny_image_model, tmp_path):
@@ -132,22 +149,3 @@ def _identical(cmp: filecmp.dircmp) -> bool:
         return False
     _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
     return not mismatch and not errors and all(_identical(sub) for sub in cmp.subdirs.values())
-
-
-def test_serving_pins_are_the_ones_the_real_toolkit_test_runs():
-    """What a package pip-installs in its container is what .venv-smtk was tested with."""
-    from pathlib import Path
-
-    from model_packages.layout import SERVING_PINS
-
-    def norm(name: str) -> str:
-        return name.lower().replace("_", "-")
-
-    lock = Path(__file__).resolve().parents[2] / "constraints-smtk.txt"
-    pins = dict(
-        norm(line).split("==")
-        for line in lock.read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    )
-    for name, version in SERVING_PINS.items():
-        assert pins.get(norm(name)) == version, name

@@ -59,34 +59,23 @@ def _digest(entries: list[dict]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def write_package(
-    root: Path,
-    weights: dict[str, bytes],
-    code: dict[str, bytes] | None = None,
-    *,
-    cloud: str = "azureml",
-    code_folder: str = "code",
-) -> Path:
-    """A package folder valid against ``Manifest``, laid out like the builders': model/,
-    the code folder (``code``, or inside the weights: ``model/code``, ``model``),
-    manifest.json; ``key_prefix`` is the digest of the whole serving folder."""
-    code = code if code is not None else {"serve.py": b"print('serve')\n", "requirements.txt": b""}
-    for folder, files in (("model", weights), (code_folder, code)):
-        for rel, data in files.items():
-            path = root / folder / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+def write_package(root: Path, weights: dict[str, bytes], *, cloud: str = "azureml") -> Path:
+    """A package folder valid against ``Manifest``, laid out like the builders': model/
+    (the weights and genai_package.json) and manifest.json; ``key_prefix`` is the digest
+    of the whole model folder."""
+    info = json.dumps({"files": sorted(weights)}).encode()
+    folder = {**weights, "genai_package.json": info}
+    for rel, data in folder.items():
+        path = root / "model" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     w_entries = sorted((_entry(r, d) for r, d in weights.items()), key=lambda e: e["path"])
-    c_entries = sorted((_entry(r, d) for r, d in code.items()), key=lambda e: e["path"])
-    serving = list(w_entries)
-    if code_folder.startswith("model"):
-        base = code_folder.removeprefix("model").strip("/")
-        serving += [_entry(f"{base}/{r}" if base else r, d) for r, d in code.items()]
-    digest = _digest(w_entries)
+    f_entries = sorted((_entry(r, d) for r, d in folder.items()), key=lambda e: e["path"])
+    digest, folder_digest = _digest(w_entries), _digest(f_entries)
     manifest = Manifest.model_validate(
         {
             "cloud": cloud,
-            "engine_version": "0.1.0",
+            "engine_version": "0.2.0",
             "model": {
                 "id": "tiny/t2i",
                 "revision": "local-" + digest[:12],
@@ -95,23 +84,31 @@ def write_package(
                 "tasks": ["text-to-image"],
                 "files": w_entries,
             },
-            "weights": {"folder": "model", "key_prefix": f"models/{_digest(serving)}/"},
-            "code": {"folder": code_folder, "digest": _digest(c_entries), "files": c_entries},
-            "serving": {
-                "image": "123.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference@sha256:" + "0" * 64,
-                "env": {"MODEL_DIR": "/opt/ml/model"},
-                "port": 8080,
-                "health_route": "/ping",
-                "predict_route": "/invocations",
-                "requirements": ["diffusers==0.35.0"],
-                "needs_egress": False,
+            "weights": {
+                "folder": "model",
+                "key_prefix": f"models/{folder_digest}/",
+                "digest": folder_digest,
+                "size_bytes": sum(e["size"] for e in f_entries),
+                "files": f_entries,
+            },
+            "runtime": {
+                "dockerfile": "runtime/Dockerfile",
+                "lock": "runtime/serve.lock",
+                "lock_sha256": "0" * 64,
+                "contract": cloud,
+                "env": {"GENAI_CONTRACT": cloud},
+                "port": 5001,
+                "health_route": "/",
+                "readiness_route": "/ready",
+                "predict_route": "/score",
+                "args": [],
             },
             "limits": [
                 {
-                    "name": "realtime",
-                    "max_request_bytes": 6_000_000,
-                    "max_response_bytes": 6_000_000,
-                    "timeout_s": 60,
+                    "name": "managed",
+                    "max_request_bytes": 100_000_000,
+                    "max_response_bytes": None,
+                    "timeout_s": 180,
                 }
             ],
         }
@@ -128,7 +125,7 @@ def rewrite_weight(pkg: Path, rel: str, data: bytes) -> None:
     """Change one weights file and its manifest entry, keeping the model digest/prefix."""
     (pkg / "model" / rel).write_bytes(data)
     manifest = read_manifest(pkg)
-    for entry in manifest["model"]["files"]:
+    for entry in manifest["model"]["files"] + manifest["weights"]["files"]:
         if entry["path"] == rel:
             entry.update(_entry(rel, data))
     (pkg / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -155,13 +152,13 @@ def expected_keys(pkg: Path, prefix: str = "") -> set[str]:
     m = read_manifest(pkg)
     p = f"{prefix}/" if prefix else ""
     weights = f"{p}{m['weights']['key_prefix']}"
-    keys = {f"{weights}{e['path']}" for e in m["model"]["files"]}
-    if m["code"]["folder"].startswith("model"):  # code inside the serving folder
-        base = m["code"]["folder"].removeprefix("model").strip("/")
-        keys |= {f"{weights}{base + '/' if base else ''}{e['path']}" for e in m["code"]["files"]}
-    keys |= {f"{p}code/{m['code']['digest']}/{e['path']}" for e in m["code"]["files"]}
-    keys.add(f"{p}manifests/{m['cloud']}/{m['model']['digest']}-{m['code']['digest']}.json")
+    keys = {f"{weights}{e['path']}" for e in m["weights"]["files"]}
+    keys.add(f"{p}manifests/{m['cloud']}/{m['weights']['digest']}.json")
     return keys
+
+
+def _item(pkg: Path, rel: str) -> UploadItem:
+    return next(i for i in plan_upload(pkg) if i.key.endswith("/" + rel))
 
 
 def prefix_of(pkg: Path) -> str:
@@ -174,17 +171,16 @@ def prefix_of(pkg: Path) -> str:
 def test_plan_follows_the_key_layout_and_puts_the_manifest_last(package):
     items = plan_upload(package)
     m = read_manifest(package)
-    digest, code_digest = m["model"]["digest"], m["code"]["digest"]
     assert {i.key for i in items} == expected_keys(package)
     assert items[-1] == UploadItem(
         package / "manifest.json",
-        f"manifests/azureml/{digest}-{code_digest}.json",
+        f"manifests/azureml/{m['weights']['digest']}.json",
         hashlib.sha256((package / "manifest.json").read_bytes()).hexdigest(),
         (package / "manifest.json").stat().st_size,
         "manifest",
     )
     kinds = [i.kind for i in items]
-    assert kinds == sorted(kinds, key=["weights", "code", "manifest"].index)
+    assert kinds == sorted(kinds, key=["weights", "manifest"].index)
     big = next(i for i in items if i.key.endswith(BIG))
     assert big.key == f"{prefix_of(package)}{BIG}"  # the model's folder layout is kept
     assert big.local_path == package / "model" / BIG
@@ -206,41 +202,26 @@ def test_plan_rejects_missing_or_broken_packages(tmp_path, package):
 def test_plan_rejects_paths_that_escape(tmp_path, weights):
     pkg = write_package(tmp_path / "p", weights)
     m = read_manifest(pkg)
-    m["model"]["files"][0]["path"] = "../../etc/passwd"
+    m["weights"]["files"][0]["path"] = "../../etc/passwd"
     (pkg / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(PackageError, match="not a plain relative POSIX path"):
         plan_upload(pkg)
 
 
-@pytest.mark.parametrize(
-    ("code_folder", "in_prefix"),
-    [("model/code", "code/serve.py"), ("model", "serve.py"), ("code", None)],
-)
-def test_code_inside_the_weights_folder_goes_below_the_weights_prefix(
-    tmp_path, weights, code_folder, in_prefix
-):
-    """SageMaker mounts model/ with code/ in it, Vertex has code beside the weights: the
-    weights prefix must hold the whole serving folder. Azure's code/ stays apart."""
-    pkg = write_package(tmp_path / "p", weights, code_folder=code_folder)
+def test_the_weights_prefix_holds_exactly_the_model_folder(tmp_path, weights):
+    """SageMaker, Vertex and Azure ML all read the model folder as it is: no code in it."""
+    pkg = write_package(tmp_path / "p", weights)
     keys = {i.key for i in plan_upload(pkg)}
     assert keys == expected_keys(pkg)
     below = {k.removeprefix(prefix_of(pkg)) for k in keys if k.startswith(prefix_of(pkg))}
-    assert set(weights) <= below
-    if in_prefix:
-        assert in_prefix in below and below == set(weights) | {
-            in_prefix.replace("serve.py", name) for name in ("serve.py", "requirements.txt")
-        }
-    else:
-        assert below == set(weights)
-    code_digest = read_manifest(pkg)["code"]["digest"]
-    assert f"code/{code_digest}/serve.py" in keys
+    assert below == set(weights) | {"genai_package.json"}
 
 
 def test_unlisted_files_stop_the_upload_but_caches_do_not(tmp_path, weights):
-    pkg = write_package(tmp_path / "p", weights, code_folder="model/code")
+    pkg = write_package(tmp_path / "p", weights)
     (pkg / "model" / ".DS_Store").write_bytes(b"x")
-    (pkg / "model" / "code" / "__pycache__").mkdir()
-    (pkg / "model" / "code" / "__pycache__" / "serve.cpython-311.pyc").write_bytes(b"x")
+    (pkg / "model" / "__pycache__").mkdir()
+    (pkg / "model" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"x")
     assert len(plan_upload(pkg)) == len(expected_keys(pkg))
     (pkg / "model" / "unet" / "extra.safetensors").write_bytes(b"x")
     with pytest.raises(PackageError, match=r"unet/extra\.safetensors: in the weights folder"):
@@ -357,14 +338,14 @@ def test_s3_object_with_wrong_bytes_in_the_bucket_is_replaced(s3, package):
     )
 
 
-def test_s3_new_model_reuses_the_code_objects(s3, package, tmp_path, weights):
+def test_s3_new_model_gets_a_new_prefix(s3, package, tmp_path, weights):
     store = s3_store(s3)
     upload_package(package, f"s3://{BUCKET}", store=store, progress=False)
     other = dict(weights, **{"model_index.json": b'{"_class_name": "Other"}'})
     pkg2 = write_package(tmp_path / "out2" / "azureml", other)
     report = upload_package(pkg2, f"s3://{BUCKET}", store=store, progress=False)
-    assert report.uploaded_files == len(other) + 1  # new digest → new weights prefix
-    assert report.skipped_files == 2  # code/<code digest>/ is shared
+    # new digest → new weights prefix: every file and genai_package.json, then the manifest
+    assert report.uploaded_files == len(other) + 2 and report.skipped_files == 0
 
 
 def test_s3_file_that_does_not_match_the_manifest_aborts_naming_it(s3, package):
@@ -390,8 +371,10 @@ def test_s3_small_file_mismatch_sends_no_object(s3, package):
     path.write_bytes(path.read_bytes().upper())  # same size
     with pytest.raises(HashMismatchError, match=r"model_index\.json: sha256"):
         upload_package(package, f"s3://{BUCKET}", store=s3_store(s3), progress=False)
-    assert s3.calls["PutObject"] == 0
-    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+    # genai_package.json sorts first and went up; the mismatched file and the manifest did not
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    assert keys == {f"{prefix_of(package)}genai_package.json"}
+    assert s3.calls["PutObject"] == 1
 
 
 def test_size_change_is_caught_before_anything_is_sent(s3, package):
@@ -415,8 +398,7 @@ def test_packages_from_the_real_builder_upload_as_their_serving_folders(s3, tmp_
     """A package built by model_packages.build from a fake model folder: its weights prefix
     holds exactly the serving folder that its digest names; a second upload sends nothing."""
     from model_packages.build import build_packages
-    from model_packages.layout import list_tree
-    from model_packages.staging import stage_local, tree_digest
+    from model_packages.staging import list_files, stage_local, tree_digest
 
     src = tmp_path / "tiny"
     for rel, data in {
@@ -435,7 +417,7 @@ def test_packages_from_the_real_builder_upload_as_their_serving_folders(s3, tmp_
     prefix = f"envs/{manifest.weights.key_prefix}"
     assert report.weights_uri == f"s3://{BUCKET}/{prefix}"
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]
-    serving = list_tree(out / cloud / manifest.weights.folder)
+    serving = list_files(out / cloud / manifest.weights.folder)
     assert sorted(o["Key"].removeprefix(prefix) for o in listed) == [f.path for f in serving]
     assert f"models/{tree_digest(serving)}/" == manifest.weights.key_prefix
     for f in serving:
@@ -662,8 +644,8 @@ def test_azure_store_layout_metadata_blocks_and_skip(package):
     third = upload_package(package, dest, store=store, progress=False)
     assert third.replaced == [key] and [n for n, _ in container.uploads] == [key]
 
-    store.put("x", package / "model" / "model_index.json", plan_upload(package)[0].sha256,
-              (package / "model" / "model_index.json").stat().st_size, seen.append)  # fmt: skip
+    index = _item(package, "model_index.json")
+    store.put("x", index.local_path, index.sha256, index.size, seen.append)
     assert sum(seen) == (package / "model" / "model_index.json").stat().st_size
 
 

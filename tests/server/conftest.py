@@ -1,0 +1,62 @@
+"""Servers started as a user (and each cloud) starts them, and raw HTTP to talk to them."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Raw:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    seconds: float
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def raw_request(port: int, request: bytes, timeout: float = 30) -> Raw:
+    """Send bytes as they are, read one response (Content-Length framed)."""
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        return read_response(sock, start)
+
+
+def read_response(sock: socket.socket, start: float) -> Raw:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before a response: {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return Raw(status, headers, body, time.perf_counter() - start)
+
+
+def post(port: int, path: str, payload, headers: dict[str, str] | None = None) -> Raw:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+    return raw_request(port, head.encode() + body)
+
+
+def get(port: int, path: str) -> Raw:
+    return raw_request(port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
