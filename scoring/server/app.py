@@ -1,7 +1,8 @@
 """The ASGI app: health and predict routes of one contract over the one request path.
 
 Everything that can refuse a request runs before the GPU queue: size (from
-Content-Length, then while reading), a deadline for the body to arrive, media type,
+Content-Length, then while reading), a deadline for the body to arrive, a full queue
+(429 before anything is parsed), media type,
 Accept, JSON, envelope, schema, limits and input pixels (parsing runs on a small thread
 pool so the event loop, and with it every health probe, stays responsive). Only then
 does the request take a place in line for the GPU (``GpuWorker``). Encoding runs off the
@@ -122,6 +123,7 @@ def build_app(contract: Contract, settings: ServerSettings, state: ModelState) -
         loop = asyncio.get_running_loop()
         try:
             body = await read_body(request, scorer.limits.max_request_bytes, settings)
+            worker().check_room()  # a full line refuses before any parsing or decoding
             wants = Accept(request.headers.get("accept"))
             content_type = request.headers.get("content-type")
 

@@ -60,7 +60,9 @@ class GpuWorker:
     def retry_after_s(self) -> int:
         return max(1, round(self._est_job_s * (len(self._line) + 1)))
 
-    async def submit(self, job: Any) -> Any:
+    def check_room(self) -> None:
+        """Raise 429 if a new request could not wait in line: callers check before they
+        spend anything on a request (parsing, decoding images) and again on submit."""
         if (self._running or self._line) and len(self._line) >= self.max_queue:
             raise Busy(
                 f"server busy: {len(self._line)} requests already waiting "
@@ -68,6 +70,9 @@ class GpuWorker:
                 status=429,
                 retry_after_s=self.retry_after_s(),
             )
+
+    async def submit(self, job: Any) -> Any:
+        self.check_room()
         ticket = _Ticket(job, time.monotonic())
         self._line.append(ticket)
         self._next()
