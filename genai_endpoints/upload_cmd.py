@@ -1,5 +1,8 @@
 """``genai-endpoints upload``: put a built package in a bucket, content-addressed.
 
+``pulumi up`` uploads the weights itself (each cloud's weights step, through
+:func:`model_packages.upload.upload_files`); this command seeds a bucket ahead of time or
+from CI, to the same ``models/<digest>/`` keys, so the next ``pulumi up`` skips every object.
 Registered in ``cli.py`` with ``app.command("upload")(upload)``. The uploader and the cloud
 SDKs are imported inside the command, so ``--help`` stays fast.
 """
@@ -43,7 +46,8 @@ def upload(
         ),
     ],
 ) -> None:
-    """Upload a package's weights, code and manifest, skipping objects already there.
+    """Upload a package to a bucket ahead of `pulumi up` (which uploads it itself), skipping
+    objects already there.
 
     The serving folder goes to PREFIX/models/<digest>/, code to PREFIX/code/<code digest>/, the
     manifest last to PREFIX/manifests/<cloud>/. Each file is checked against the manifest's
