@@ -52,6 +52,19 @@ def edit_manifest(packages: Path, cloud: str, change) -> None:
     path.write_text(json.dumps(manifest))
 
 
+def live_runtime(cloud: str) -> dict[str, Any] | None:
+    """Live tests: ``GENAI_LIVE_RUNTIME_<CLOUD>`` (a digest-pinned image) if set; else None and
+    `pulumi up` builds the image (needs Docker with BuildKit)."""
+    import os
+
+    ref = os.environ.get(f"GENAI_LIVE_RUNTIME_{cloud.upper()}")
+    return {cloud: ref} if ref else None
+
+
+def can_build_or_has_image(cloud: str) -> bool:
+    return bool(live_runtime(cloud)) or shutil.which("docker") is not None
+
+
 @cache
 def stack_result(name: str):
     """The example stack ``name`` as written, run once per test session (≈2 s each)."""
