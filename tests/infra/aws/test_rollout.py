@@ -184,7 +184,6 @@ def test_delete(fake):
     p.delete("genai-prod-x", outs)  # already gone: nothing to do
 
 
-@pytest.mark.slow
 def test_provider_survives_pulumi_serialization_without_this_repo(tmp_path):
     from pulumi.dynamic.dynamic import serialize_provider
 
