@@ -1,5 +1,8 @@
 """``genai-endpoints upload``: put a built package in a bucket, content-addressed.
 
+``pulumi up`` uploads the weights itself (each cloud's weights step, through
+:func:`model_packages.upload.upload_files`); this command seeds a bucket ahead of time or
+from CI, to the same ``models/<digest>/`` keys, so the next ``pulumi up`` skips every object.
 Registered in ``cli.py`` with ``app.command("upload")(upload)``. The uploader and the cloud
 SDKs are imported inside the command, so ``--help`` stays fast.
 """
@@ -43,12 +46,12 @@ def upload(
         ),
     ],
 ) -> None:
-    """Upload a package's model folder and manifest, skipping objects already there.
+    """Upload a package to a bucket ahead of `pulumi up` (which uploads it itself), skipping
+    objects already there.
 
     The model folder (weights and their file list) goes to PREFIX/models/<digest>/, the
     manifest last to PREFIX/manifests/<cloud>/. Each file is checked against the manifest's
-    sha256 while it is read. Credentials come from the cloud SDK's default chain. `pulumi up`
-    does this itself; use this command to stage weights ahead of a deployment.
+    sha256 while it is read. Credentials come from the cloud SDK's default chain.
     """
     from rich.markup import escape
 

@@ -1,5 +1,6 @@
 """The Pulumi program: typed stack config + package manifest → one component per cloud.
 
-Imports pulumi and the provider SDKs only; never torch, diffusers or ``model_packages``
-(a preview must not pay for them). The manifest is read as data by :mod:`infra.manifest`.
+Imports pulumi and the provider SDKs only; never torch or diffusers, and ``model_packages``
+only inside the weights step's provider (:mod:`infra.weights`, run by ``pulumi up``, never
+on a preview's import path). The manifest is read as data by :mod:`infra.manifest`.
 """

@@ -14,6 +14,7 @@ Stack file shape (``Pulumi.<stack>.yaml``)::
       genai-endpoints:environment: dev            # default: the stack name
       genai-endpoints:tags: {owner: ml-platform, costCentre: cc-1234}
       genai-endpoints:hubToken: {secure: ...}     # optional, only via `config set --secret`
+      genai-endpoints:runtime: {image: REGISTRY/REPO@sha256:...}   # optional: built elsewhere
       genai-endpoints:aws: {enabled: true, region: us-east-1, instanceType: ml.g5.xlarge, ...}
       genai-endpoints:gcp: {enabled: false}
       genai-endpoints:azure: {enabled: false}
@@ -40,9 +41,10 @@ from infra.common import (  # noqa: F401 - re-exported: the config API in one pl
     Tags,
     Task,
 )
+from infra.runtime import RuntimeSection
 
 SECRET_KEYS = ("hubToken",)
-OBJECT_KEYS = ("tags", *CLOUDS)
+OBJECT_KEYS = ("tags", "runtime", *CLOUDS)
 
 
 class _Common(Section):
@@ -50,6 +52,7 @@ class _Common(Section):
     task: Task
     environment: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
     tags: Tags
+    runtime: RuntimeSection = RuntimeSection()
 
 
 # one field per cloud, from the registry: a new cloud adds no line here

@@ -980,3 +980,65 @@ class _ProgressBar:
     def set(self, completed: int) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=completed)
+
+
+# --------------------------------------------------------------------------- a listed folder
+
+
+def upload_files(
+    folder: Path,
+    files: list[tuple[str, str, int]],
+    key_prefix: str,
+    store: ObjectStore,
+    *,
+    on_file: Callable[[str, str, int], None] | None = None,
+    on_bytes: ProgressCallback | None = None,
+) -> UploadReport:
+    """Upload ``files`` — ``(path, sha256, size)`` below ``folder`` — to ``key_prefix`` in
+    ``store``, skipping each object already there with the same size and sha256.
+
+    This is what ``pulumi up`` runs for a package's weights folder (infra's upload step gets
+    the manifest's file list, never the bytes). A file that must be uploaded is read through
+    :class:`VerifiedReader`, so bytes that do not match the list never become an object. A
+    file missing locally is fine when its object is already in the store. ``on_file`` is
+    called with ``(key, "skipped" | "uploaded" | "replaced", size)``; ``on_bytes`` with the
+    bytes just sent.
+    """
+    folder = Path(folder)
+    prefix = key_prefix.strip("/")
+    report_file = on_file or (lambda key, status, size: None)
+    sent = on_bytes or (lambda n: None)
+    uploaded_files = uploaded_bytes = skipped_files = skipped_bytes = 0
+    replaced: list[str] = []
+    uploaded_keys: list[str] = []
+    for path, sha256, size in sorted(files):
+        if not path or PurePosixPath(path).is_absolute() or ".." in path.split("/"):
+            raise PackageError(f"{path!r} is not a plain relative path")
+        key = f"{prefix}/{path}" if prefix else path
+        remote = store.head(key)
+        if remote is not None and remote.size == size and remote.sha256 == sha256.lower():
+            skipped_files += 1
+            skipped_bytes += size
+            report_file(key, "skipped", size)
+            continue
+        local = folder / path
+        if not local.is_file():
+            raise PackageError(
+                f"{local}: not in the folder and not yet at {key!r}; rebuild the package "
+                "(or run from the machine that built it)"
+            )
+        store.put(key, local, sha256.lower(), size, sent)
+        uploaded_files += 1
+        uploaded_bytes += size
+        uploaded_keys.append(key)
+        if remote is not None:
+            replaced.append(key)
+        report_file(key, "replaced" if remote is not None else "uploaded", size)
+    return UploadReport(
+        uploaded_files=uploaded_files,
+        uploaded_bytes=uploaded_bytes,
+        skipped_files=skipped_files,
+        skipped_bytes=skipped_bytes,
+        replaced=replaced,
+        uploaded_keys=uploaded_keys,
+    )

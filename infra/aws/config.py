@@ -2,6 +2,12 @@
 
 AWS specifics of the config live here and nowhere else; ``infra.config`` composes the
 sections of all clouds through ``infra.clouds``.
+
+Rollouts are planned here: blue/green steps are whole instances (``INSTANCE_COUNT``, checked
+against the fleet sizes autoscaling allows: a canary at most half of the smallest fleet, a
+linear step 10-50 % of any fleet), and the worst-case rollout (new fleet provisioned, every
+bake, the old fleet's termination wait) must fit SageMaker's own limit on a blue/green update
+(``MaximumExecutionTimeoutInSeconds`` ≤ 28800); ``pulumi up`` waits exactly that long.
 """
 
 from __future__ import annotations
@@ -16,23 +22,38 @@ from pydantic import Field, field_validator
 from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import ManifestError, PackageManifest, load_manifest
+from infra.runtime import ImageSource, image_source, split_pinned
 
 if TYPE_CHECKING:
     from infra.config import StackSettings
 
 SAGEMAKER_REALTIME_TIMEOUT_S = 60
 SAGEMAKER_REALTIME_PAYLOAD_BYTES = 6 * 1024 * 1024
-SAGEMAKER_ASYNC_TIMEOUT_S = 3600
+SAGEMAKER_ASYNC_TIMEOUT_S = 3600  # InvokeEndpointAsync InvocationTimeoutSeconds: 1-3600
+BLUE_GREEN_MAX_S = 28800  # BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: 600-28800
+LAUNCH_S = 600  # new instances to "model download starts": conservative
+SNS_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
+
+
+def download_timeout_s(size_bytes: int) -> int:
+    """ModelDataDownloadTimeoutInSeconds: ~50 MB/s from S3 (conservative), 10 min floor."""
+    return min(3600, max(600, int(size_bytes / 50e6) * 2 + 300))
+
+
+def startup_timeout_s(size_bytes: int) -> int:
+    """ContainerStartupHealthCheckTimeoutInSeconds: weights to GPU + warm-up (nothing is
+    installed at start); 10 min floor."""
+    return min(3600, max(600, int(size_bytes / 1e9) * 30 + 600))
 
 
 class Deployment(Section):
     """Blue/green update policy: how traffic moves from the old fleet to the new one."""
 
     strategy: Literal["all-at-once", "canary", "linear"] = "all-at-once"
-    step_percent: int = Field(default=10, ge=1, le=50)  # canary size, or linear step
+    step_instances: int = Field(default=1, ge=1, le=50)  # canary size, or linear step
     wait_seconds: int = Field(default=300, ge=0, le=3600)  # bake time per step
     termination_wait_seconds: int = Field(default=0, ge=0, le=3600)  # keep the old fleet this long
-    auto_rollback: bool = True  # roll back when an alarm fires during the update
+    auto_rollback: bool = True  # roll back when the 5xx or latency alarm fires
 
 
 class Alarms(Section):
@@ -43,12 +64,13 @@ class Alarms(Section):
     backlog: int = Field(default=50, ge=1)  # async only: ApproximateBacklogSize
     period_seconds: Literal[60, 300] = 60
     evaluation_periods: int = Field(default=3, ge=1, le=60)
+    topic_arn: str | None = Field(default=None, pattern=SNS_ARN)  # notified on alarm and OK
 
 
 class Network(Section):
     subnet_ids: list[str] = Field(default_factory=list)
     security_group_ids: list[str] = Field(default_factory=list)
-    isolation: bool = False  # enable_network_isolation: the container gets no network at all
+    isolation: bool = False  # EnableNetworkIsolation: the container gets no network at all
 
     @field_validator("subnet_ids")
     @classmethod
@@ -86,7 +108,6 @@ class AwsSection(CloudSection):
     kms_key: str = Field(default="aws-managed")
     bucket_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     endpoint_name: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-    deploy_endpoint: bool = True  # false: storage, key and role only (before the first upload)
     force_destroy: bool = False  # let `pulumi destroy` empty the bucket (dev and live tests)
     data_capture: DataCapture = DataCapture()
     deployment: Deployment = Deployment()
@@ -104,17 +125,44 @@ class AwsSection(CloudSection):
 
 
 @dataclass(frozen=True)
+class Rollout:
+    """A blue/green update's worst case, in seconds, and how long ``pulumi up`` waits."""
+
+    provision_s: int  # new fleet: launch, model download, container start
+    bake_s: int  # every wait between (and after) the traffic steps
+    termination_s: int  # the old fleet kept after the shift
+    steps: int
+
+    @property
+    def worst_s(self) -> int:
+        return self.provision_s + self.bake_s + self.termination_s
+
+    @property
+    def max_execution_s(self) -> int:
+        """MaximumExecutionTimeoutInSeconds: above the worst case, within the API's range."""
+        return min(BLUE_GREEN_MAX_S, max(600, self.worst_s + 600))
+
+    @property
+    def wait_s(self) -> int:
+        """How long ``pulumi up`` waits for InService: the update's limit plus a rollback."""
+        return self.max_execution_s + self.provision_s
+
+
+@dataclass(frozen=True)
 class AwsPlan:
     """The AWS section checked against the manifest and the catalog."""
 
     settings: AwsSection
     manifest: PackageManifest
-    code_dir: Path
+    weights_dir: Path
+    project_dir: Path
+    image: ImageSource
     instance: catalog.GpuInstance
     mode: Literal["realtime", "async"]
     endpoint_name: str
-    model_server_timeout_s: int
+    timeout_s: int  # one request, end to end (60 real-time, 3600 async)
     initial_instances: int
+    rollout: Rollout
 
     @property
     def cost_min(self) -> float:
@@ -160,7 +208,7 @@ def plan(
         )
     pkg = package_dir or (project_dir / settings.package)
     try:
-        manifest, code_dir = load_manifest(pkg, "sagemaker")
+        manifest, weights_dir = load_manifest(pkg, "sagemaker")
     except ManifestError as exc:
         raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
     if settings.task not in manifest.model.tasks:
@@ -172,12 +220,9 @@ def plan(
         catalog.check_fits(instance, manifest.model.size_bytes)
     except catalog.CatalogError as exc:
         raise ConfigError(f"{key}.instanceType={aws.instance_type!r}: {exc}") from None
-    if net.isolation and manifest.serving.needs_egress:
-        raise ConfigError(
-            f"{key}.network.isolation=True: the package's serving container downloads "
-            "packages at start (serving.needs_egress); allowed: false, or a package whose "
-            "image already holds its requirements"
-        )
+    image = image_source(settings.runtime, "aws", manifest, project_dir)
+    if image.pinned:
+        _check_ecr(image.pinned, aws.region, settings.runtime)
     limit = manifest.limit(mode)
     default_timeout = (
         SAGEMAKER_REALTIME_TIMEOUT_S if mode == "realtime" else SAGEMAKER_ASYNC_TIMEOUT_S
@@ -187,13 +232,67 @@ def plan(
     return AwsPlan(
         settings=aws,
         manifest=manifest,
-        code_dir=code_dir,
+        weights_dir=weights_dir,
+        project_dir=project_dir,
+        image=image,
         instance=instance,
         mode=mode,
         endpoint_name=name,
-        model_server_timeout_s=timeout,
+        timeout_s=timeout,
         initial_instances=max(aws.min_instances, 1),
+        rollout=_rollout(aws, manifest.model.size_bytes, key),
     )
+
+
+def _check_ecr(image: str, region: str, runtime) -> None:
+    """SageMaker pulls a model's image from Amazon ECR in the endpoint's own region."""
+    repo, _ = split_pinned(image)
+    host = repo.split("/", 1)[0]
+    if not re.fullmatch(rf"\d{{12}}\.dkr\.ecr\.{re.escape(region)}\.amazonaws\.com(\.cn)?", host):
+        which = "aws" if runtime.aws else "image"
+        raise ConfigError(
+            f"{NAMESPACE}:runtime.{which}={image!r}: SageMaker pulls the serving image from "
+            f"Amazon ECR in the endpoint's region; allowed: ACCOUNT.dkr.ecr.{region}."
+            "amazonaws.com/REPO@sha256:<64 hex> (or leave it unset: `pulumi up` builds and "
+            "pushes one)"
+        )
+
+
+def _rollout(aws: AwsSection, size_bytes: int, key: str) -> Rollout:
+    """Check the blue/green steps against the fleet sizes and SageMaker's limit."""
+    d = aws.deployment
+    lo, hi = aws.min_instances, aws.max_instances
+    n = d.step_instances
+    dkey = f"{key}.deployment"
+    if d.strategy != "all-at-once":
+        if 2 * n > lo:
+            raise ConfigError(
+                f"{dkey}.stepInstances={n}: a {d.strategy} step may be at most half of the "
+                f"fleet and the fleet can be as small as minInstances={lo}; allowed: "
+                f"minInstances ≥ {2 * n}, or strategy 'all-at-once'"
+            )
+        if d.strategy == "linear" and 10 * n < hi:
+            raise ConfigError(
+                f"{dkey}.stepInstances={n}: a linear step must be at least 10 % of the fleet "
+                f"and the fleet can grow to maxInstances={hi}; allowed: stepInstances ≥ "
+                f"{-(-hi // 10)}, maxInstances ≤ {10 * n}, or strategy 'canary'"
+            )
+    steps = {"all-at-once": 1, "canary": 2, "linear": -(-hi // n)}[d.strategy]
+    rollout = Rollout(
+        provision_s=LAUNCH_S + download_timeout_s(size_bytes) + startup_timeout_s(size_bytes),
+        bake_s=d.wait_seconds * (steps + (1 if d.strategy == "linear" else 0)),
+        termination_s=d.termination_wait_seconds,
+        steps=steps,
+    )
+    if rollout.worst_s + 600 > BLUE_GREEN_MAX_S:
+        raise ConfigError(
+            f"{dkey}: the worst-case rollout takes ≈{rollout.worst_s} s (new fleet "
+            f"{rollout.provision_s} s, {steps} step(s) × waitSeconds={d.wait_seconds}, "
+            f"terminationWaitSeconds={d.termination_wait_seconds}); SageMaker stops a "
+            f"blue/green update after {BLUE_GREEN_MAX_S} s; allowed: a smaller waitSeconds "
+            "or terminationWaitSeconds, or larger stepInstances"
+        )
+    return rollout
 
 
 def endpoint_name_for(stack: str, model_id: str) -> str:

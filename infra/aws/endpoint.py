@@ -1,14 +1,15 @@
-"""One SageMaker endpoint with its bucket, key, role, alarms and autoscaling.
+"""One SageMaker endpoint with its bucket, key, registry, image, role, alarms and scaling.
 
-Weights are *referenced*: ``genai-endpoints upload`` puts them under
-``s3://<bucket>/<weights.key_prefix>`` (``models/<digest>/``) and the model reads that prefix
-uncompressed (``ModelDataSource`` S3Prefix, CompressionType None), so SageMaker copies it to
-``/opt/ml/model/``. The small code folder is uploaded by Pulumi to
-``<weights.key_prefix>code/`` — inside the same prefix — so the container finds
-``/opt/ml/model/code/inference.py`` (``SAGEMAKER_PROGRAM``) next to the weights without
-copying or archiving them. Each code object carries its sha256 and the code digest, and the
-code digest is part of the model's environment, so a code change replaces the Model and
-rolls out through the endpoint's blue/green policy.
+One ``pulumi up`` goes from nothing to a serving endpoint, in dependency order: the bucket
+(SSE-KMS, versioned, private, TLS-only) and the ECR repository; the weights uploaded to
+``s3://<bucket>/<weights.key_prefix>`` (``models/<digest>/``, content-addressed, skipping
+objects already there: :mod:`infra.weights`) and the runtime image built and pushed by digest
+(:mod:`infra.runtime`) — both in parallel; then the model (the image as ``repo@sha256:…``,
+the prefix as uncompressed ``S3Prefix`` model data that SageMaker copies to
+``/opt/ml/model``), the endpoint config, the alarms, and the endpoint, rolled out blue/green
+by :mod:`infra.aws.rollout` (the live instance count is kept). A new image or new weights is
+a new model, a new endpoint config and a rollout; nothing is installed at container start,
+so ``network.isolation`` (no network at all for the container) is allowed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws.appautoscaling as appautoscaling
 import pulumi_aws.cloudwatch as cloudwatch
+import pulumi_aws.ecr as ecr
 import pulumi_aws.iam as iam
 import pulumi_aws.kms as kms
 import pulumi_aws.s3 as s3
@@ -28,7 +30,11 @@ import pulumi_aws.sns as sns
 from pulumi_aws.get_caller_identity import get_caller_identity_output
 from pulumi_aws.provider import Provider
 
-from infra.aws.config import AwsPlan
+from infra.aws.config import AwsPlan, download_timeout_s, startup_timeout_s
+from infra.aws.rollout import SageMakerEndpointDeployment
+from infra.runtime import IMAGE_NAME, pushed_image
+from infra.serving import container_env
+from infra.weights import WeightsUpload
 
 TYPE_TOKEN = "genai-endpoints:aws:SageMakerEndpoint"
 VARIANT = "primary"  # blue/green needs the same variant name across endpoint configs
@@ -48,10 +54,6 @@ STAR_RESOURCE_ACTIONS = frozenset(
         "ec2:DescribeSecurityGroups",
     }
 )
-_CanarySize = (
-    sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs
-)
-_LinearSize = sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs  # noqa: E501
 
 
 @dataclass(frozen=True)
@@ -82,17 +84,9 @@ def ecr_repository_arn(image: str, partition: str) -> str | None:
     return f"arn:{partition}:ecr:{region}:{account}:repository/{repo}"
 
 
-def code_key_prefix(weights_folder: str, code_folder: str, key_prefix: str) -> str:
-    """Where the code goes so the container sees it at ``/opt/ml/model/code/``.
-
-    The SageMaker package keeps its code inside the weights folder (``model/code``), and
-    ``genai-endpoints upload`` mirrors that layout below ``weights.key_prefix``; a package
-    whose code sits elsewhere still gets it at ``<key_prefix>code/``.
-    """
-    w, c = weights_folder.strip("/"), code_folder.strip("/")
-    if c.startswith(w + "/"):
-        return f"{key_prefix}{c[len(w) + 1 :]}/"
-    return f"{key_prefix}code/"
+def repository_name(endpoint_name: str) -> str:
+    """ECR repository name: lowercase, ``[a-z0-9._/-]``."""
+    return f"{endpoint_name.lower()}/{IMAGE_NAME}"
 
 
 def _volume_gb(size_bytes: int) -> int:
@@ -100,22 +94,57 @@ def _volume_gb(size_bytes: int) -> int:
     return min(512, max(30, int(2 * size_bytes / 1e9) + 30))
 
 
-def download_timeout_s(size_bytes: int) -> int:
-    """ModelDataDownloadTimeoutInSeconds: ~50 MB/s from S3 (conservative), 10 min floor."""
-    return min(3600, max(600, int(size_bytes / 50e6) * 2 + 300))
+def environment(args: SageMakerEndpointArgs) -> dict[str, str]:
+    """The container's environment: the package's, then what the plan owns (timeouts,
+    sizes, mode), so a package cannot stretch the 60 s real-time limit."""
+    plan = args.plan
+    limit = plan.manifest.limit(plan.mode)
+    extra = {"GENAI_MODE": plan.mode, **args.extra_env}
+    if limit is not None and limit.max_response_bytes is not None:
+        extra["GENAI_MAX_RESPONSE_BYTES"] = str(limit.max_response_bytes)
+    return container_env(
+        plan.manifest,
+        "sagemaker",
+        task=args.task,
+        timeout_s=plan.timeout_s,
+        max_request_bytes=limit.max_request_bytes if limit else None,
+        extra=extra,
+    )
 
 
-def startup_timeout_s(size_bytes: int) -> int:
-    """ContainerStartupHealthCheckTimeoutInSeconds: load to GPU + pip pins + warm-up."""
-    return min(3600, max(600, int(size_bytes / 1e9) * 30 + 600))
+def deployment_config(plan: AwsPlan, guard_names: list[str]) -> dict:
+    """The endpoint's ``DeploymentConfig`` (API shape): blue/green in whole instances."""
+    d = plan.settings.deployment
+    routing: dict = {
+        "Type": {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}[d.strategy],
+        "WaitIntervalInSeconds": d.wait_seconds,
+    }
+    step = {"Type": "INSTANCE_COUNT", "Value": d.step_instances}
+    if d.strategy == "canary":
+        routing["CanarySize"] = step
+    elif d.strategy == "linear":
+        routing["LinearStepSize"] = step
+    config: dict = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": d.termination_wait_seconds,
+            "MaximumExecutionTimeoutInSeconds": plan.rollout.max_execution_s,
+        }
+    }
+    if d.auto_rollback and guard_names:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": n} for n in guard_names]}
+    return config
 
 
 class SageMakerEndpoint(pulumi.ComponentResource):
-    """Bucket (SSE-KMS, versioned, private, TLS-only), role, model, endpoint, alarms, scaling."""
+    """Bucket, registry, image, weights, role, model, endpoint, alarms, scaling."""
 
     endpoint_name: pulumi.Output[str]
     endpoint_arn: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
+    image: pulumi.Output[str]
+    success_topic_arn: pulumi.Output[str] | None
+    error_topic_arn: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: SageMakerEndpointArgs, opts: pulumi.ResourceOptions | None = None
@@ -137,6 +166,10 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         def child(**kw) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, provider=provider, **kw)
 
+        def own(**kw) -> pulumi.ResourceOptions:
+            """Options for this component's non-AWS children (dynamic, docker-build)."""
+            return pulumi.ResourceOptions(parent=self, **kw)
+
         account_id = get_caller_identity_output(
             opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
         ).account_id
@@ -146,7 +179,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         if cfg.kms_key == "create":
             key = kms.Key(
                 f"{name}-key",
-                description=f"genai-endpoints {plan.endpoint_name}: artifacts, outputs, topics",
+                description=f"genai-endpoints {plan.endpoint_name}: artifacts, image, topics",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
                 tags=tags,
@@ -166,7 +199,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             tags=tags,
             opts=child(),
         )
-        s3.BucketServerSideEncryptionConfiguration(
+        sse = s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket-sse",
             bucket=bucket.id,
             rules=[
@@ -181,7 +214,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             ],
             opts=child(),
         )
-        s3.BucketVersioning(
+        versioning = s3.BucketVersioning(
             f"{name}-bucket-versioning",
             bucket=bucket.id,
             versioning_configuration=s3.BucketVersioningVersioningConfigurationArgs(
@@ -198,43 +231,83 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child(),
         )
-        s3.BucketPolicy(
+        tls_only = s3.BucketPolicy(
             f"{name}-bucket-tls-only",
             bucket=bucket.id,
             policy=bucket.arn.apply(_tls_only_policy),
             opts=child(depends_on=[public_block]),
         )
 
-        # ---------------------------------------------------------------- code objects
+        # ---------------------------------------------------------------- weights
         prefix = manifest.weights.key_prefix
-        code_prefix = code_key_prefix(manifest.weights.folder, manifest.code.folder, prefix)
-        code_objects = []
-        for entry in manifest.code.files:
-            safe = re.sub(r"[^A-Za-z0-9]+", "-", entry.path).strip("-")
-            code_objects.append(
-                s3.BucketObjectv2(
-                    f"{name}-code-{safe}",
-                    bucket=bucket.id,
-                    key=f"{code_prefix}{entry.path}",
-                    source=pulumi.FileAsset(str(plan.code_dir / entry.path)),
-                    server_side_encryption="aws:kms",
-                    kms_key_id=key_arn,
-                    metadata={"sha256": entry.sha256, "code-digest": manifest.code.digest},
-                    tags=tags,
-                    opts=child(),
-                )
-            )
+        model_uri = bucket.bucket.apply(lambda b: f"s3://{b}/{prefix}")
+        weights = WeightsUpload(
+            f"{name}-weights",
+            store={"kind": "s3", "bucket": bucket.bucket, "region": region},
+            uri=model_uri,
+            manifest=manifest,
+            folder=str(plan.weights_dir.resolve()),
+            project_dir=str(plan.project_dir.resolve()),
+            opts=own(depends_on=[sse, versioning, public_block, tls_only]),
+        )
 
-        # ---------------------------------------------------------------- topics (async)
+        # ---------------------------------------------------------------- runtime image
+        ecr_repo: pulumi.Input[str] | None
+        if plan.image.pinned:
+            image_ref: pulumi.Output[str] = pulumi.Output.from_input(plan.image.pinned)
+            ecr_repo = ecr_repository_arn(plan.image.pinned, partition)
+        else:
+            repo = ecr.Repository(
+                f"{name}-registry",
+                name=repository_name(plan.endpoint_name),
+                image_tag_mutability="IMMUTABLE",
+                image_scanning_configuration=ecr.RepositoryImageScanningConfigurationArgs(
+                    scan_on_push=True
+                ),
+                encryption_configurations=[
+                    ecr.RepositoryEncryptionConfigurationArgs(
+                        encryption_type="KMS" if key_arn is not None else "AES256",
+                        kms_key=key_arn,
+                    )
+                ],
+                force_delete=cfg.force_destroy,
+                tags=tags,
+                opts=child(),
+            )
+            token = ecr.get_authorization_token_output(
+                registry_id=repo.registry_id,
+                opts=pulumi.InvokeOutputOptions(parent=self, provider=provider),
+            )
+            import pulumi_docker_build as docker_build
+
+            registry = docker_build.RegistryArgs(
+                address=repo.repository_url.apply(lambda u: u.split("/", 1)[0]),
+                username=token.user_name,
+                password=pulumi.Output.secret(token.password),
+            )
+            image_ref = pushed_image(
+                f"{name}-image",
+                plan.image,
+                repo.repository_url,
+                registry,
+                {"genai-endpoints.engine-version": manifest.engine_version},
+                own(depends_on=[repo]),
+            )
+            ecr_repo = repo.arn
+        self.image = image_ref
+
+        # ---------------------------------------------------------------- topics
+        topic_key = key_arn if key_arn is not None else "alias/aws/sns"
         success_topic = error_topic = None
         if is_async:
-            topic_key = key_arn if key_arn is not None else "alias/aws/sns"
             success_topic = sns.Topic(
                 f"{name}-success", kms_master_key_id=topic_key, tags=tags, opts=child()
             )
             error_topic = sns.Topic(
                 f"{name}-error", kms_master_key_id=topic_key, tags=tags, opts=child()
             )
+        self.success_topic_arn = success_topic.arn if success_topic else None
+        self.error_topic_arn = error_topic.arn if error_topic else None
 
         # ---------------------------------------------------------------- role
         role = iam.Role(
@@ -249,6 +322,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             "bucket_arn": bucket.arn,
             "account": account_id,
             "key_arn": key_arn,
+            "ecr_repo": ecr_repo,
             "topics": [t.arn for t in (success_topic, error_topic) if t is not None],
         }
         static = {
@@ -256,7 +330,6 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             "region": region,
             "prefix": prefix,
             "endpoint": plan.endpoint_name,
-            "ecr_repo": ecr_repository_arn(manifest.serving.image, partition),
             "is_async": is_async,
             "data_capture": cfg.data_capture.enabled,
             "subnets": list(cfg.network.subnet_ids),
@@ -272,42 +345,27 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         )
 
         # ---------------------------------------------------------------- model
-        env = self._environment(args, plan)
-        environment: dict[str, pulumi.Input[str]] = dict(env)
+        environment_vars: dict[str, pulumi.Input[str]] = dict(environment(args))
         if args.hub_token is not None:
-            environment["HF_TOKEN"] = pulumi.Output.secret(args.hub_token)
+            environment_vars["HF_TOKEN"] = pulumi.Output.secret(args.hub_token)
         vpc = None
         if cfg.network.subnet_ids:
             vpc = sagemaker.ModelVpcConfigArgs(
                 subnets=list(cfg.network.subnet_ids),
                 security_group_ids=list(cfg.network.security_group_ids),
             )
-        model_uri = bucket.bucket.apply(lambda b: f"s3://{b}/{prefix}")
-
         self.bucket_name = bucket.bucket
-        outputs: dict[str, pulumi.Input] = {
-            "bucket": bucket.bucket,
-            "role_arn": role.arn,
-            "model_data": model_uri,
-            "weights_prefix": prefix,
-        }
-        if not cfg.deploy_endpoint:
-            self.endpoint_name = pulumi.Output.from_input(plan.endpoint_name)
-            self.endpoint_arn = pulumi.Output.from_input("")
-            self.register_outputs(outputs)
-            return
-
         model = sagemaker.Model(
             f"{name}-model",
             execution_role_arn=role.arn,
             primary_container=sagemaker.ModelPrimaryContainerArgs(
-                image=manifest.serving.image,
+                image=image_ref,
                 mode="SingleModel",
-                environment=environment,
+                environment=environment_vars,
                 model_data_source=sagemaker.ModelPrimaryContainerModelDataSourceArgs(
                     s3_data_sources=[
                         sagemaker.ModelPrimaryContainerModelDataSourceS3DataSourceArgs(
-                            s3_uri=model_uri,
+                            s3_uri=weights.uri,
                             s3_data_type="S3Prefix",
                             compression_type="None",
                         )
@@ -317,7 +375,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             enable_network_isolation=cfg.network.isolation,
             vpc_config=vpc,
             tags=tags,
-            opts=child(depends_on=[role_policy, *code_objects]),
+            opts=child(depends_on=[role_policy, weights]),
         )
 
         # ---------------------------------------------------------------- endpoint config
@@ -383,18 +441,20 @@ class SageMakerEndpoint(pulumi.ComponentResource):
 
         # ---------------------------------------------------------------- alarms
         alarms = self._alarms(name, plan, tags, child) if cfg.alarms.enabled else []
-        # Backlog grows while a new fleet warms up: it alerts, it does not roll back.
-        guards = [a for a in alarms if a is not self._backlog_alarm]
+        # Roll back on what the new fleet causes (5xx, latency), not on what clients send
+        # (4xx) nor on a backlog that grows while the new fleet warms up.
+        guards = [a for a in alarms if a.metric in ("Invocation5XXErrors", "ModelLatency")]
 
         # ---------------------------------------------------------------- endpoint
-        deployment = self._deployment_config(plan, guards)
-        endpoint = sagemaker.Endpoint(
+        endpoint = SageMakerEndpointDeployment(
             f"{name}-endpoint",
-            name=plan.endpoint_name,
+            region=region,
+            endpoint_name=plan.endpoint_name,
             endpoint_config_name=endpoint_config.name,
-            deployment_config=deployment,
+            deployment_config=deployment_config(plan, [a.alarm_name for a in guards]),
             tags=tags,
-            opts=child(depends_on=list(alarms)),
+            wait_s=plan.rollout.wait_s,
+            opts=own(depends_on=[endpoint_config, *[a.resource for a in alarms]]),
         )
 
         # ---------------------------------------------------------------- autoscaling
@@ -402,11 +462,11 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             f"{name}-scaling-target",
             service_namespace="sagemaker",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            resource_id=endpoint.name.apply(lambda n: f"endpoint/{n}/variant/{VARIANT}"),
+            resource_id=f"endpoint/{plan.endpoint_name}/variant/{VARIANT}",
             min_capacity=cfg.min_instances,
             max_capacity=cfg.max_instances,
             tags=tags,
-            opts=child(),
+            opts=child(depends_on=[endpoint]),
         )
         if is_async:
             self._async_scaling(name, plan, target, tags, child)
@@ -428,46 +488,26 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 opts=child(),
             )
 
-        self.endpoint_name = endpoint.name
+        self.endpoint_name = pulumi.Output.from_input(plan.endpoint_name)
         self.endpoint_arn = endpoint.arn
-        outputs.update(endpoint_name=endpoint.name, endpoint_arn=endpoint.arn)
-        self.register_outputs(outputs)
+        self.register_outputs(
+            {
+                "bucket": bucket.bucket,
+                "role_arn": role.arn,
+                "model_data": weights.uri,
+                "image": image_ref,
+                "endpoint_name": plan.endpoint_name,
+                "endpoint_arn": endpoint.arn,
+            }
+        )
 
     # ------------------------------------------------------------------ helpers
 
-    @staticmethod
-    def _environment(args: SageMakerEndpointArgs, plan: AwsPlan) -> dict[str, str]:
-        manifest = plan.manifest
-        env = {
-            "SAGEMAKER_PROGRAM": "inference.py",
-            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-            "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(plan.model_server_timeout_s),
-            "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
-        }
-        env.update(manifest.serving.env)  # the package knows its container best
-        limit = manifest.limit(plan.mode)
-        env.update(
-            {
-                "GENAI_TASK": args.task,
-                "GENAI_MODE": plan.mode,
-                "GENAI_MODEL_ID": manifest.model.id,
-                "GENAI_MODEL_REVISION": manifest.model.revision,
-                "GENAI_MODEL_DIGEST": manifest.model.digest,
-                "GENAI_CODE_DIGEST": manifest.code.digest,
-                "GENAI_TIMEOUT_S": str(plan.model_server_timeout_s),
-            }
-        )
-        if limit is not None:
-            env["GENAI_MAX_REQUEST_BYTES"] = str(limit.max_request_bytes)
-            if limit.max_response_bytes is not None:
-                env["GENAI_MAX_RESPONSE_BYTES"] = str(limit.max_response_bytes)
-        env.update(args.extra_env)
-        return env
-
-    def _alarms(self, name, plan: AwsPlan, tags, child) -> list[cloudwatch.MetricAlarm]:
+    def _alarms(self, name, plan: AwsPlan, tags, child) -> list[_Alarm]:
         a = plan.settings.alarms
         ep = plan.endpoint_name
         dims = {"EndpointName": ep, "VariantName": VARIANT}
+        notify = [a.topic_arn] if a.topic_arn else None
         common = dict(
             namespace="AWS/SageMaker",
             period=a.period_seconds,
@@ -475,46 +515,48 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             datapoints_to_alarm=min(2, a.evaluation_periods),
             comparison_operator="GreaterThanThreshold",
             treat_missing_data="notBreaching",
+            alarm_actions=notify,
+            ok_actions=notify,
             tags=tags,
         )
-        alarms = [
-            cloudwatch.MetricAlarm(
-                f"{name}-5xx",
-                name=f"{ep}-5xx-rate",
-                alarm_description=f"{ep}: share of invocations answered 5xx",
-                metric_name="Invocation5XXErrors",
-                statistic="Average",
-                threshold=a.error5xx_rate,
-                dimensions=dims,
-                opts=child(),
-                **common,
+        specs = [
+            (
+                "5xx",
+                f"{ep}-5xx-rate",
+                "share of invocations answered 5xx",
+                "Invocation5XXErrors",
+                {"statistic": "Average", "threshold": a.error5xx_rate},
             ),
-            cloudwatch.MetricAlarm(
-                f"{name}-4xx",
-                name=f"{ep}-4xx-rate",
-                alarm_description=f"{ep}: share of invocations answered 4xx",
-                metric_name="Invocation4XXErrors",
-                statistic="Average",
-                threshold=a.error4xx_rate,
-                dimensions=dims,
-                opts=child(),
-                **common,
+            (
+                "4xx",
+                f"{ep}-4xx-rate",
+                "share of invocations answered 4xx (clients' errors)",
+                "Invocation4XXErrors",
+                {"statistic": "Average", "threshold": a.error4xx_rate},
             ),
-            cloudwatch.MetricAlarm(
-                f"{name}-latency",
-                name=f"{ep}-model-latency-p90",
-                alarm_description=f"{ep}: p90 model latency (microseconds)",
-                metric_name="ModelLatency",
-                extended_statistic="p90",
-                threshold=a.latency_p90_seconds * 1e6,
-                dimensions=dims,
-                opts=child(),
-                **common,
+            (
+                "latency",
+                f"{ep}-model-latency-p90",
+                "p90 model latency (microseconds)",
+                "ModelLatency",
+                {"extended_statistic": "p90", "threshold": a.latency_p90_seconds * 1e6},
             ),
         ]
-        self._backlog_alarm = None
+        alarms = []
+        for short, alarm_name, what, metric, stat in specs:
+            resource = cloudwatch.MetricAlarm(
+                f"{name}-{short}",
+                name=alarm_name,
+                alarm_description=f"{ep}: {what}",
+                metric_name=metric,
+                dimensions=dims,
+                opts=child(),
+                **stat,
+                **common,
+            )
+            alarms.append(_Alarm(resource, alarm_name, metric))
         if plan.mode == "async":
-            self._backlog_alarm = cloudwatch.MetricAlarm(
+            resource = cloudwatch.MetricAlarm(
                 f"{name}-backlog",
                 name=f"{ep}-backlog",
                 alarm_description=f"{ep}: queued async requests",
@@ -525,51 +567,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 opts=child(),
                 **common,
             )
-            alarms.append(self._backlog_alarm)
+            alarms.append(_Alarm(resource, f"{ep}-backlog", "ApproximateBacklogSize"))
         return alarms
-
-    @staticmethod
-    def _deployment_config(plan: AwsPlan, guards) -> sagemaker.EndpointDeploymentConfigArgs | None:
-        d = plan.settings.deployment
-        rollback = None
-        if d.auto_rollback and guards:
-            rollback = sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
-                alarms=[
-                    sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(
-                        alarm_name=a.name
-                    )
-                    for a in guards
-                ]
-            )
-        canary = _CanarySize(type="CAPACITY_PERCENT", value=d.step_percent)
-        linear = _LinearSize(type="CAPACITY_PERCENT", value=d.step_percent)
-        routing = (
-            sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
-                type={"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}[
-                    d.strategy
-                ],
-                wait_interval_in_seconds=d.wait_seconds,
-                canary_size=canary if d.strategy == "canary" else None,
-                linear_step_size=linear if d.strategy == "linear" else None,
-            )
-        )
-        steps = 1 if d.strategy != "linear" else -(-100 // d.step_percent)
-        return sagemaker.EndpointDeploymentConfigArgs(
-            blue_green_update_policy=sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
-                traffic_routing_configuration=routing,
-                termination_wait_in_seconds=d.termination_wait_seconds,
-                maximum_execution_timeout_in_seconds=min(
-                    28800,
-                    max(
-                        600,
-                        startup_timeout_s(plan.manifest.model.size_bytes) * 2
-                        + d.wait_seconds * (steps + 1)
-                        + d.termination_wait_seconds,
-                    ),
-                ),
-            ),
-            auto_rollback_configuration=rollback,
-        )
 
     def _async_scaling(self, name, plan: AwsPlan, target, tags, child) -> None:
         cfg = plan.settings
@@ -639,6 +638,13 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         )
 
 
+@dataclass(frozen=True)
+class _Alarm:
+    resource: cloudwatch.MetricAlarm
+    alarm_name: str  # known at plan time: the rollback config names it
+    metric: str
+
+
 # ---------------------------------------------------------------------- policy documents
 
 
@@ -684,11 +690,11 @@ def execution_policy(
     account: str,
     key_arn: str | None,
     topics: list[str],
+    ecr_repo: str | None,
     partition: str,
     region: str,
     prefix: str,
     endpoint: str,
-    ecr_repo: str | None,
     is_async: bool,
     data_capture: bool,
     subnets: list[str],
@@ -770,7 +776,8 @@ def execution_policy(
             {
                 "Sid": "WriteOutputs",
                 "Effect": "Allow",
-                "Action": ["s3:PutObject"],
+                # large async results are multipart uploads: an aborted one must be cleaned up
+                "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
                 "Resource": writes,
             }
         )

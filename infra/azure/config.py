@@ -14,6 +14,7 @@ naming the limit to lower.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pydantic import Field, field_validator
 from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import ManifestError, PackageManifest, load_manifest
+from infra.runtime import ImageSource, image_source
 
 if TYPE_CHECKING:
     from infra.config import StackSettings
@@ -34,9 +36,9 @@ CLOUD = "azureml"  # the package folder and catalog section
 REQUEST_TIMEOUT_MAX_MS = 180_000  # Azure ML managed online endpoints: request_timeout ≤ 180 s
 MAX_DEPLOYMENTS = 20  # per endpoint
 MIRROR_TRAFFIC_MAX = 50  # mirrored share, summed over deployments
-ENV_FILE = "environment/conda.yaml"
-CODE_DATASTORE = "genai_packages"  # the datastore the stack registers (identity-based)
-CODE_CONTAINER = "genai-packages"  # its blob container in the workspace storage account
+MAX_INSTANCES = 50  # instances per deployment (Azure ML's default quota)
+PACKAGES_DATASTORE = "genai_packages"  # the datastore the stack registers (identity-based)
+PACKAGES_CONTAINER = "genai-packages"  # its blob container in the workspace storage account
 
 # Seconds per denoising step for one ~1-megapixel image of an SDXL-class model in fp16, per
 # GPU. Rough public figures; override with ``workload.secondsPerStep`` after measuring.
@@ -53,13 +55,20 @@ FIXED_OVERHEAD_S = 10.0  # text encoding, VAE decode, image/video encoding
 SAFETY = 1.25  # estimate × SAFETY is the generation budget
 MARGIN_S = 5  # network and server overhead inside the request timeout
 
-_NAME = r"^[a-zA-Z][a-zA-Z0-9-]{2,31}$"
+# endpoint and deployment names: 3-32 characters, a letter first, single dashes between
+# letters and digits (no "--", no dash at the end)
+_NAME = r"^[a-zA-Z][a-zA-Z0-9]*(-[a-zA-Z0-9]+)*$"
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _UAI = (
     r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/"
     r"Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$"
 )
 Access = Literal["Enabled", "Disabled"]
+# addresses a storage or registry firewall never sees as a caller (Azure: public IPv4 only)
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8")
+)
 
 
 class ResourceGroup(Section):
@@ -77,11 +86,11 @@ class Identity(Section):
 class Deployment(Section):
     """One named deployment behind the endpoint (blue/green: two or more)."""
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(min_length=3, max_length=32, pattern=_NAME)
     traffic: int = Field(default=0, ge=0, le=100)  # % of live traffic
     mirror_traffic: int = Field(default=0, ge=0, le=MIRROR_TRAFFIC_MAX)  # % copied, answer dropped
     instance_type: str | None = None  # default: the section's instanceType
-    instance_count: int | None = Field(default=None, ge=1, le=100)  # without autoscale
+    instance_count: int | None = Field(default=None, ge=1, le=MAX_INSTANCES)  # no autoscale
 
 
 class Workload(Section):
@@ -103,7 +112,7 @@ class ScaleRule(Section):
     threshold: float
     statistic: Literal["Average", "Min", "Max", "Sum"] = "Average"  # over the time grain
     time_aggregation: Literal["Average", "Minimum", "Maximum", "Total", "Count", "Last"] = "Average"
-    window_minutes: int = Field(default=5, ge=1, le=720)
+    window_minutes: int = Field(default=5, ge=5, le=720)  # timeWindow: 5 min to 12 h
     direction: Literal["Increase", "Decrease"]
     change: int = Field(default=1, ge=1, le=10)  # instances added or removed
     cooldown_minutes: int = Field(default=5, ge=1, le=10080)
@@ -135,9 +144,9 @@ DEFAULT_RULES = (
 
 class Autoscale(Section):
     enabled: bool = True
-    min: int = Field(default=1, ge=0, le=100)
-    max: int = Field(default=1, ge=1, le=100)
-    default: int | None = Field(default=None, ge=0, le=100)  # default: min
+    min: int = Field(default=1, ge=0, le=MAX_INSTANCES)
+    max: int = Field(default=1, ge=1, le=MAX_INSTANCES)
+    default: int | None = Field(default=None, ge=0, le=MAX_INSTANCES)  # default: min
     rules: list[ScaleRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
 
 
@@ -147,9 +156,18 @@ class Alarms(Section):
     latency_p90_ms: int | None = Field(default=None, gt=0)  # default: 80% of the timeout
     window_minutes: Literal[1, 5, 15, 30, 60] = 5
     severity: int = Field(default=2, ge=0, le=4)
-    action_group_id: str | None = Field(
+    action_group_id: str | None = Field(  # an existing action group, or:
         default=None, pattern=r"^/subscriptions/.+/actionGroups/.+$"
     )
+    emails: list[str] = Field(default_factory=list)  # an action group the stack creates
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", e):
+                raise ValueError(f"{e!r} is not an e-mail address")
+        return v
 
 
 class AzureSection(CloudSection):
@@ -158,16 +176,20 @@ class AzureSection(CloudSection):
     resource_group: ResourceGroup = ResourceGroup()
     workspace_name: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$")
     storage_account_name: str | None = Field(default=None, pattern=r"^[a-z0-9]{3,24}$")
-    endpoint_name: str | None = Field(default=None, pattern=_NAME)
+    endpoint_name: str | None = Field(default=None, min_length=3, max_length=32, pattern=_NAME)
     instance_type: str = "Standard_NC24ads_A100_v4"
-    instance_count: int = Field(default=1, ge=1, le=100)  # per deployment, without autoscale
+    instance_count: int = Field(default=1, ge=1, le=MAX_INSTANCES)  # per deployment, no autoscale
     auth_mode: Literal["key", "aadToken"] = "key"
     public_network_access: Access = "Enabled"  # workspace, endpoint, storage, registry, vault
     egress_public_network_access: Access = "Enabled"  # the deployments' outbound traffic
+    # With publicNetworkAccess Disabled, where `pulumi up` reaches the storage account (the
+    # weights upload) and the registry (the image push) from: an allow-list of the deploying
+    # runner's public addresses, or a runner inside the VNet (private endpoints + DNS).
+    deployer_ip_ranges: list[str] = Field(default_factory=list)
+    deploy_from_private_network: bool = False
     request_timeout_ms: int | None = Field(default=None, ge=1000)
     max_queue: int = Field(default=8, ge=0, le=64)  # GENAI_MAX_QUEUE (waiting requests)
     queue_timeout_s: int = Field(default=30, ge=1, le=120)  # GENAI_QUEUE_TIMEOUT_S
-    deploy_endpoint: bool = True  # false: workspace and storage only (before the upload)
     deployments: list[Deployment] = Field(
         default_factory=lambda: [Deployment(name="blue", traffic=100)]
     )
@@ -175,6 +197,18 @@ class AzureSection(CloudSection):
     autoscale: Autoscale = Autoscale()
     alarms: Alarms = Alarms()
     identity: Identity = Identity()
+
+    @field_validator("deployer_ip_ranges")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for r in v:
+            try:
+                net = ipaddress.ip_network(r, strict=True)
+            except ValueError:
+                raise ValueError(f"{r!r} is not an IPv4 address or CIDR range") from None
+            if net.version != 4 or any(net.overlaps(n) for n in _NOT_PUBLIC):
+                raise ValueError(f"{r!r}: allowed: public IPv4 addresses or ranges")
+        return v
 
     @field_validator("deployments")
     @classmethod
@@ -211,9 +245,9 @@ class AzurePlan:
     settings: AzureSection
     task: str
     manifest: PackageManifest
-    code_dir: Path
-    conda_file: str
-    env_version: str
+    weights_dir: Path
+    project_dir: Path
+    image: ImageSource
     resource_group_name: str
     workspace_name: str
     storage_account_name: str
@@ -418,9 +452,25 @@ def plan(
             f"set {KEY}.resourceGroup.name, or create: true"
         )
 
+    if az.public_network_access == "Disabled":
+        if not az.deployer_ip_ranges and not az.deploy_from_private_network:
+            raise ConfigError(
+                f"{KEY}.publicNetworkAccess='Disabled': `pulumi up` uploads the weights to "
+                "the workspace storage account and pushes the image to its registry, which "
+                "then refuse every caller outside the VNet; allowed: "
+                f"{KEY}.deployerIpRanges [public CIDR, …] (the deploying runner is "
+                f"allow-listed on those two), or {KEY}.deployFromPrivateNetwork true (run "
+                "`pulumi up` inside the VNet, with private endpoints and DNS for blob and ACR)"
+            )
+    elif az.deployer_ip_ranges:
+        raise ConfigError(
+            f"{KEY}.deployerIpRanges={az.deployer_ip_ranges!r}: only used with "
+            f"publicNetworkAccess 'Disabled'; allowed: an empty list"
+        )
+
     pkg = package_dir or (project_dir / settings.package)
     try:
-        manifest, code_dir = load_manifest(pkg, CLOUD)
+        manifest, weights_dir = load_manifest(pkg, CLOUD)
     except ManifestError as exc:
         raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
     if task not in manifest.model.tasks:
@@ -428,13 +478,7 @@ def plan(
             f"{NAMESPACE}:task={task!r}: the package's model {manifest.model.id!r} supports "
             f"only: {', '.join(manifest.model.tasks)}"
         )
-    conda_path = pkg / CLOUD / ENV_FILE
-    if not conda_path.is_file():
-        raise ConfigError(
-            f"{NAMESPACE}:package={str(pkg)!r}: no {ENV_FILE} in the {CLOUD} package; allowed: "
-            "a package built by `genai-endpoints package --cloud azureml`"
-        )
-    conda_file = conda_path.read_text()
+    image = image_source(settings.runtime, "azure", manifest, project_dir)
 
     deployments = []
     for i, d in enumerate(az.deployments):
@@ -470,16 +514,13 @@ def plan(
     storage = az.storage_account_name or (re.sub(r"[^a-z0-9]", "", f"genai{base}")[:16] + suffix)
     registry = re.sub(r"[^a-zA-Z0-9]", "", f"genai{base}")[:42] + suffix
     vault = (f"genai-{base}"[:15].rstrip("-") + f"-{suffix}")[:24]
-    env_version = hashlib.sha256(f"{manifest.serving.image}\n{conda_file}".encode()).hexdigest()[
-        :16
-    ]
     return AzurePlan(
         settings=az,
         task=task,
         manifest=manifest,
-        code_dir=code_dir,
-        conda_file=conda_file,
-        env_version=env_version,
+        weights_dir=weights_dir,
+        project_dir=project_dir,
+        image=image,
         resource_group_name=rg,
         workspace_name=workspace,
         storage_account_name=storage,

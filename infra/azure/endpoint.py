@@ -1,18 +1,28 @@
-"""One Azure ML managed online endpoint with its workspace, assets, deployments and monitors.
+"""One Azure ML managed online endpoint with its workspace, registry, image and monitors.
 
-Weights are *referenced*: ``genai-endpoints upload --to azureml://…/datastores/genai_packages``
-puts them under ``<weights.key_prefix>`` of the stack's ``genai-packages`` blob container
-(registered as the identity-based datastore ``genai_packages``), and the model version points
-at that folder. The small code folder (``score.py``, ``scoring/``, ``genai_package.json``) is
-uploaded by Pulumi as one blob per file to ``code/<code digest>/`` — the keys ``upload``
-also writes — and the code version points at that folder: Pulumi uploads exactly the bytes
-it verified against the manifest, a code-only change needs no re-upload, and the new digest
-is a new code version and a new deployment revision. The environment version is the
-manifest's pinned base image plus the package's ``environment/conda.yaml``, versioned by the
-hash of both.
+One ``pulumi up`` from nothing to a serving endpoint: resource group, storage account (with
+the private ``genai-packages`` container, registered as the identity-based datastore
+``genai_packages``), key vault, Log Analytics + Application Insights, container registry and
+workspace; then, in parallel, the weights uploaded to ``<weights.key_prefix>`` of that
+container (:mod:`infra.weights`, content-addressed) and the runtime image built and pushed by
+digest to the workspace registry (:mod:`infra.runtime`, credentials from
+:mod:`infra.azure.registry`); then the model version (that folder: Azure mounts it under
+``AZUREML_MODEL_DIR``), the environment version (the image as ``repo@sha256:…`` with its
+``inferenceConfig``: liveness ``/``, readiness ``/ready``, scoring ``/score`` on port 5001 —
+a custom container, no scoring script, no conda), the endpoint (no traffic), the
+deployments, the traffic step (``EndpointTraffic``, after every deployment), autoscale and
+alerts.
 
-Order: workspace → assets → endpoint (no traffic) → role assignments → deployments →
-traffic (``EndpointTraffic``, ``depends_on`` every deployment) → autoscale and alerts.
+Identity: a *system-assigned* endpoint identity is granted AcrPull, Storage Blob Data Reader
+and AzureML Metrics Writer by Azure ML itself when the endpoint is created — creating the same
+assignments again fails with ``RoleAssignmentExists`` — so the stack creates them only for a
+*user-assigned* identity, scoped to the registry, the packages container and the workspace.
+
+Private networking (``publicNetworkAccess: Disabled``): the workspace, endpoint and vault are
+closed; the storage account and the registry accept only the deploying runner's addresses
+(``deployerIpRanges``, Premium ACR network rules) or, with ``deployFromPrivateNetwork``,
+nobody outside the VNet (``pulumi up`` then runs inside it, with private endpoints and DNS for
+blob and ACR, which the team's network stack provides).
 """
 
 from __future__ import annotations
@@ -35,11 +45,19 @@ import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 import pulumi_azure_native.storage as storage
 
-from infra.azure.config import CODE_CONTAINER, CODE_DATASTORE, AzurePlan, DeploymentPlan
+from infra.azure.config import (
+    PACKAGES_CONTAINER,
+    PACKAGES_DATASTORE,
+    AzurePlan,
+    DeploymentPlan,
+)
+from infra.azure.registry import ACR_TOKEN_USER, exchange_token
 from infra.azure.traffic import EndpointTraffic
+from infra.runtime import IMAGE_NAME, pushed_image
+from infra.serving import container_env
+from infra.weights import WeightsUpload
 
 TYPE_TOKEN = "genai-endpoints:azure:AzureMlEndpoint"
-SCORING_SCRIPT = "score.py"
 ENDPOINT_METRICS = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 PROBE_PERIOD_S = 10
 # Built-in role definition ids (the same in every subscription).
@@ -47,6 +65,7 @@ ROLES = {
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "AzureML Metrics Writer (preview)": "635dd51f-9968-44d3-b7fb-6d9a6bd613ae",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
 }
 AUTH_MODES = {"key": "Key", "aadToken": "AADToken"}
 _NS = uuid.UUID("6f1c3c1e-8a39-4f3e-9a55-0c1f4e2f9b10")
@@ -65,7 +84,7 @@ def iso_seconds(seconds: int) -> str:
 
 def probes(plan: AzurePlan) -> tuple[ml.ProbeSettingsArgs, ml.ProbeSettingsArgs]:
     """Readiness tolerates the model load; liveness starts after it and tolerates one full
-    request: the inference server may answer a probe only after a running generation."""
+    request (the server answers liveness while a generation runs, but a slow node may not)."""
     t = plan.timing
     readiness = ml.ProbeSettingsArgs(
         initial_delay=iso_seconds(10),
@@ -84,15 +103,28 @@ def probes(plan: AzurePlan) -> tuple[ml.ProbeSettingsArgs, ml.ProbeSettingsArgs]
     return readiness, liveness
 
 
+def inference_config(plan: AzurePlan) -> ml.InferenceContainerPropertiesArgs:
+    """The custom container's routes (CONTRACTS.md §1, azureml)."""
+    rt = plan.manifest.runtime
+    return ml.InferenceContainerPropertiesArgs(
+        liveness_route=ml.RouteArgs(path=rt.health_route, port=rt.port),
+        readiness_route=ml.RouteArgs(path=rt.readiness_route, port=rt.port),
+        scoring_route=ml.RouteArgs(path=rt.predict_route, port=rt.port),
+    )
+
+
 def environment_variables(plan: AzurePlan) -> dict[str, str]:
     m, t, w = plan.manifest, plan.timing, plan.settings.workload
-    env = dict(m.serving.env)
+    limit = m.limit("managed")
+    env = container_env(
+        m,
+        "azureml",
+        task=plan.task,
+        timeout_s=t.request_timeout_ms // 1000,
+        max_request_bytes=limit.max_request_bytes if limit else None,
+    )
     env.update(
         {
-            "GENAI_MODEL_ID": m.model.id,
-            "GENAI_MODEL_REVISION": m.model.revision,
-            "GENAI_MODEL_DIGEST": m.model.digest,
-            "GENAI_CODE_DIGEST": m.code.digest,
             "GENAI_MAX_QUEUE": str(plan.settings.max_queue),
             "GENAI_QUEUE_TIMEOUT_S": str(t.queue_s),
             "GENAI_REQUEST_TIMEOUT_S": str(t.generation_s),
@@ -102,22 +134,34 @@ def environment_variables(plan: AzurePlan) -> dict[str, str]:
             "GENAI_MAX_FRAMES": str(w.max_frames),
         }
     )
-    limit = m.limit("managed")
-    if limit is not None:
-        env["GENAI_MAX_REQUEST_BYTES"] = str(limit.max_request_bytes)
     return env
+
+
+def nonzero(weights: dict[str, int]) -> dict[str, int]:
+    """A traffic map as Azure's own tools send it: deployments at 0 % left out."""
+    return {k: int(v) for k, v in weights.items() if int(v) > 0}
 
 
 def _asset_name(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]+", "-", text).strip("-")[:200] or "model"
 
 
+def _role_id(subscription: pulumi.Output[str], role: str) -> pulumi.Output[str]:
+    return subscription.apply(
+        lambda s: (
+            f"/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{ROLES[role]}"
+        )
+    )
+
+
 class AzureMlEndpoint(pulumi.ComponentResource):
-    """Workspace (storage, vault, insights, registry), assets, endpoint, deployments, monitors."""
+    """Workspace and its needs, image, weights, assets, endpoint, deployments, monitors."""
 
     endpoint_name: pulumi.Output[str]
     scoring_uri: pulumi.Output[str]
     datastore_uri: pulumi.Output[str]
+    subscription_id: pulumi.Output[str]
+    image: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: AzureMlEndpointArgs, opts: pulumi.ResourceOptions | None = None
@@ -129,6 +173,9 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         tags = dict(args.tags)
         location = cfg.location
         access = cfg.public_network_access
+        allow_list = list(cfg.deployer_ip_ranges)
+        # storage and registry: closed, or open to the deploying runner's addresses only
+        data_access = "Enabled" if allow_list else access
         rg_name = plan.resource_group_name
         ws_name = plan.workspace_name
 
@@ -143,6 +190,7 @@ class AzureMlEndpoint(pulumi.ComponentResource):
             if cfg.subscription_id
             else client.subscription_id.apply(_known("subscription"))
         )
+        self.subscription_id = subscription
         tenant = client.tenant_id.apply(_known("tenant"))
 
         # ---------------------------------------------------------------- resource group
@@ -172,7 +220,19 @@ class AzureMlEndpoint(pulumi.ComponentResource):
             allow_blob_public_access=False,
             enable_https_traffic_only=True,
             minimum_tls_version="TLS1_2",
-            public_network_access=access,
+            public_network_access=data_access,
+            network_rule_set=(
+                storage.NetworkRuleSetArgs(
+                    default_action="Deny",
+                    bypass="AzureServices",
+                    ip_rules=[
+                        storage.IPRuleArgs(i_p_address_or_range=r.removesuffix("/32"))
+                        for r in allow_list
+                    ],
+                )
+                if allow_list
+                else None
+            ),
             encryption=storage.EncryptionArgs(
                 key_source="Microsoft.Storage",
                 services=storage.EncryptionServicesArgs(
@@ -187,7 +247,7 @@ class AzureMlEndpoint(pulumi.ComponentResource):
             f"{name}-packages",
             account_name=plan.storage_account_name,
             resource_group_name=rg_name,
-            container_name=CODE_CONTAINER,
+            container_name=PACKAGES_CONTAINER,
             public_access="None",
             opts=child(depends_on=[account]),
         )
@@ -235,11 +295,22 @@ class AzureMlEndpoint(pulumi.ComponentResource):
             registry_name=plan.registry_name,
             resource_group_name=rg_name,
             location=location,
-            # private link (public access off) needs Premium
+            # private link and network rules need Premium
             sku=containerregistry.SkuArgs(name="Premium" if access == "Disabled" else "Standard"),
             admin_user_enabled=False,
             anonymous_pull_enabled=False,
-            public_network_access=access,
+            public_network_access=data_access,
+            network_rule_set=(
+                containerregistry.NetworkRuleSetArgs(
+                    default_action="Deny",
+                    ip_rules=[
+                        containerregistry.IPRuleArgs(i_p_address_or_range=r, action="Allow")
+                        for r in allow_list
+                    ],
+                )
+                if allow_list
+                else None
+            ),
             tags=tags,
             opts=in_group(),
         )
@@ -264,14 +335,14 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         in_ws = dict(resource_group_name=rg_name, workspace_name=ws_name)
         datastore = ml.Datastore(
             f"{name}-datastore",
-            name=CODE_DATASTORE,
+            name=PACKAGES_DATASTORE,
             properties=ml.AzureBlobDatastoreArgs(
                 datastore_type="AzureBlob",
                 credentials=ml.NoneDatastoreCredentialsArgs(credentials_type="None"),
                 account_name=plan.storage_account_name,
-                container_name=CODE_CONTAINER,
+                container_name=PACKAGES_CONTAINER,
                 service_data_access_auth_identity="WorkspaceSystemAssignedIdentity",
-                description="genai-endpoints packages: weights (upload) and code (Pulumi)",
+                description="genai-endpoints packages: weights, content-addressed",
                 tags=tags,
             ),
             opts=child(depends_on=[workspace, container]),
@@ -280,86 +351,94 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         datastore_uri = subscription.apply(
             lambda s: (
                 f"azureml://subscriptions/{s}/resourcegroups/{rg_name}/workspaces/"
-                f"{ws_name}/datastores/{CODE_DATASTORE}"
+                f"{ws_name}/datastores/{PACKAGES_DATASTORE}"
             )
         )
         self.datastore_uri = datastore_uri
-        self.endpoint_name = pulumi.Output.from_input(plan.endpoint_name)
-        self.scoring_uri = pulumi.Output.from_input(
-            f"https://{plan.endpoint_name}.{location}.inference.ml.azure.com/score"
-        )
-        outputs: dict[str, pulumi.Input] = {
-            "workspace": ws_name,
-            "datastore_uri": datastore_uri,
-            "weights_prefix": manifest.weights.key_prefix,
-        }
-        if not cfg.deploy_endpoint:
-            self.register_outputs(outputs)
-            return
 
-        # ---------------------------------------------------------------- code blobs
-        code_prefix = f"code/{manifest.code.digest}"
-        blobs = []
-        for entry in manifest.code.files:
-            safe = re.sub(r"[^A-Za-z0-9]+", "-", entry.path).strip("-")
-            blobs.append(
-                storage.Blob(
-                    f"{name}-code-{safe}",
-                    account_name=plan.storage_account_name,
-                    container_name=CODE_CONTAINER,
-                    resource_group_name=rg_name,
-                    blob_name=f"{code_prefix}/{entry.path}",
-                    source=pulumi.FileAsset(str(plan.code_dir / entry.path)),
-                    type="Block",
-                    metadata={"sha256": entry.sha256, "code_digest": manifest.code.digest},
-                    opts=child(depends_on=[container]),
-                )
+        # ---------------------------------------------------------------- weights
+        # the deploying identity writes the weights (a data-plane role; RBAC takes minutes to
+        # reach the blob service, which the upload step waits out)
+        deployer_writes = authorization.RoleAssignment(
+            f"{name}-deployer-writes-packages",
+            role_assignment_name=str(uuid.uuid5(_NS, f"{rg_name}/{ws_name}/deployer/packages")),
+            principal_id=client.object_id,
+            role_definition_id=_role_id(subscription, "Storage Blob Data Contributor"),
+            scope=container.id,
+            description=f"{plan.endpoint_name}: `pulumi up` uploads the weights",
+            opts=child(depends_on=[container]),
+        )
+        prefix = manifest.weights.key_prefix
+        account_url = f"https://{plan.storage_account_name}.blob.core.windows.net"
+        weights = WeightsUpload(
+            f"{name}-weights",
+            store={
+                "kind": "azureblob",
+                "account_url": account_url,
+                "container": PACKAGES_CONTAINER,
+            },
+            uri=f"{account_url}/{PACKAGES_CONTAINER}/{prefix}",
+            manifest=manifest,
+            folder=str(plan.weights_dir.resolve()),
+            project_dir=str(plan.project_dir.resolve()),
+            opts=child(depends_on=[container, deployer_writes]),
+        )
+
+        # ---------------------------------------------------------------- runtime image
+        if plan.image.built:
+            import pulumi_docker_build as docker_build
+
+            aad = authorization.get_client_token_output(
+                opts=pulumi.InvokeOutputOptions(parent=self)
             )
+            password = pulumi.Output.all(registry.login_server, tenant, aad.token).apply(
+                lambda v: "" if pulumi.runtime.is_dry_run() else exchange_token(*v)
+            )
+            image = pushed_image(
+                f"{name}-image",
+                plan.image,
+                registry.login_server.apply(lambda s: f"{s}/{IMAGE_NAME}"),
+                docker_build.RegistryArgs(
+                    address=registry.login_server,
+                    username=ACR_TOKEN_USER,
+                    password=pulumi.Output.secret(password),
+                ),
+                {"genai-endpoints.engine-version": manifest.engine_version},
+                child(depends_on=[registry]),
+            )
+        else:
+            image = pulumi.Output.from_input(plan.image.pinned)
+        self.image = image
 
         # ---------------------------------------------------------------- assets (immutable)
         keep = dict(retain_on_delete=True)  # versions are content-addressed and shared
-        asset_tags = {**tags, "model-digest": manifest.model.digest[:16]}
-        code = ml.CodeVersion(
-            f"{name}-code",
-            name="genai-score",
-            version=manifest.code.digest[:16],
-            properties=ml.CodeVersionPropertiesArgs(
-                code_uri=f"https://{plan.storage_account_name}.blob.core.windows.net/"
-                f"{CODE_CONTAINER}/{code_prefix}",
-                description=f"score.py + scoring engine {manifest.engine_version}",
-                is_anonymous=False,
-                properties={"code_digest": manifest.code.digest},
-                tags=asset_tags,
-            ),
-            opts=child(depends_on=[datastore, *blobs], **keep),
-            **in_ws,
-        )
+        asset_tags = {**tags, "weights-digest": manifest.weights.digest[:16]}
         model = ml.ModelVersion(
             f"{name}-model",
             name=_asset_name(manifest.model.id),
-            version=manifest.model.digest[:16],
+            version=manifest.weights.digest[:16],
             properties=ml.ModelVersionPropertiesArgs(
-                model_uri=datastore_uri.apply(lambda u: f"{u}/paths/{manifest.weights.key_prefix}"),
+                model_uri=datastore_uri.apply(lambda u: f"{u}/paths/{prefix}"),
                 model_type="custom_model",
                 description=f"{manifest.model.id}@{manifest.model.revision}",
                 properties={
-                    "model_digest": manifest.model.digest,
+                    "weights_digest": manifest.weights.digest,
                     "revision": manifest.model.revision,
                 },
                 tags=asset_tags,
             ),
-            opts=child(depends_on=[datastore], **keep),
+            opts=child(depends_on=[datastore, weights], **keep),
             **in_ws,
         )
         environment = ml.EnvironmentVersion(
             f"{name}-environment",
-            name="genai-diffusers",
-            version=plan.env_version,
+            name="genai-runtime",
+            version=image.apply(lambda ref: ref.rsplit("sha256:", 1)[-1][:16]),
             properties=ml.EnvironmentVersionPropertiesArgs(
-                image=manifest.serving.image,
-                conda_file=plan.conda_file,
+                image=image,
+                inference_config=inference_config(plan),
                 os_type="Linux",
-                description=f"pinned base image + conda spec, engine {manifest.engine_version}",
+                description=f"the genai-endpoints runtime image, engine {manifest.engine_version}",
                 tags=tags,
             ),
             opts=child(depends_on=[workspace], **keep),
@@ -369,6 +448,7 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         # ---------------------------------------------------------------- identity + endpoint
         uai = None
         ident = cfg.identity
+        principal: pulumi.Input[str] | None = None
         if ident.type == "UserAssigned":
             if ident.user_assigned_id:
                 uai_id: pulumi.Input[str] = ident.user_assigned_id
@@ -393,17 +473,16 @@ class AzureMlEndpoint(pulumi.ComponentResource):
             )
         else:
             identity = ml.ManagedServiceIdentityArgs(type="SystemAssigned")
-        endpoint_props = ml.OnlineEndpointPropertiesArgs(
-            auth_mode=AUTH_MODES[cfg.auth_mode],
-            public_network_access=access,
-            description=f"{manifest.model.id} ({plan.task}), genai-endpoints {args.stack}",
-        )
         endpoint = ml.OnlineEndpoint(
             f"{name}-endpoint",
             endpoint_name=plan.endpoint_name,
             location=location,
             identity=identity,
-            properties=endpoint_props,
+            properties=ml.OnlineEndpointPropertiesArgs(
+                auth_mode=AUTH_MODES[cfg.auth_mode],
+                public_network_access=access,
+                description=f"{manifest.model.id} ({plan.task}), genai-endpoints {args.stack}",
+            ),
             tags=tags,
             # traffic is written by EndpointTraffic once the deployments exist
             opts=child(
@@ -412,36 +491,32 @@ class AzureMlEndpoint(pulumi.ComponentResource):
             ),
             **in_ws,
         )
-        if ident.type == "SystemAssigned":
-            principal = endpoint.identity.apply(lambda i: i.principal_id if i else None)
 
         # ---------------------------------------------------------------- least privilege
-        grants = [
-            ("acr-pull", "AcrPull", registry.id),  # pull the environment image
-            ("packages-read", "Storage Blob Data Reader", container.id),  # weights + code only
-            ("metrics", "AzureML Metrics Writer (preview)", workspace.id),  # deployment metrics
-        ]
-        self.role_assignments = []
-        for short, role, scope in grants:
-            self.role_assignments.append(
-                authorization.RoleAssignment(
-                    f"{name}-{short}",
-                    role_assignment_name=str(
-                        uuid.uuid5(_NS, f"{rg_name}/{ws_name}/{plan.endpoint_name}/{short}")
-                    ),
-                    principal_id=principal,
-                    principal_type="ServicePrincipal",
-                    role_definition_id=subscription.apply(
-                        lambda s, r=role: (
-                            f"/subscriptions/{s}/providers/"
-                            f"Microsoft.Authorization/roleDefinitions/{ROLES[r]}"
-                        )
-                    ),
-                    scope=scope,
-                    description=f"{plan.endpoint_name}: {role}",
-                    opts=child(depends_on=[endpoint]),
+        # A system-assigned identity gets these from Azure ML itself (a second assignment
+        # fails with RoleAssignmentExists): only a user-assigned one is granted here.
+        self.role_assignments: list[authorization.RoleAssignment] = []
+        if principal is not None:
+            grants = [
+                ("acr-pull", "AcrPull", registry.id),  # pull the runtime image
+                ("packages-read", "Storage Blob Data Reader", container.id),  # the weights
+                ("metrics", "AzureML Metrics Writer (preview)", workspace.id),
+            ]
+            for short, role, scope in grants:
+                self.role_assignments.append(
+                    authorization.RoleAssignment(
+                        f"{name}-{short}",
+                        role_assignment_name=str(
+                            uuid.uuid5(_NS, f"{rg_name}/{ws_name}/{plan.endpoint_name}/{short}")
+                        ),
+                        principal_id=principal,
+                        principal_type="ServicePrincipal",
+                        role_definition_id=_role_id(subscription, role),
+                        scope=scope,
+                        description=f"{plan.endpoint_name}: {role}",
+                        opts=child(depends_on=[endpoint]),
+                    )
                 )
-            )
 
         # ---------------------------------------------------------------- deployments
         readiness, liveness = probes(plan)
@@ -458,9 +533,6 @@ class AzureMlEndpoint(pulumi.ComponentResource):
                     endpoint_compute_type="Managed",
                     instance_type=d.instance.name,
                     model=model.id,
-                    code_configuration=ml.CodeConfigurationArgs(
-                        code_id=code.id, scoring_script=SCORING_SCRIPT
-                    ),
                     environment_id=environment.id,
                     environment_variables=env_vars,
                     request_settings=ml.OnlineRequestSettingsArgs(
@@ -481,8 +553,8 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         deployments = list(self.deployments.values())
 
         # ---------------------------------------------------------------- traffic, after all
-        traffic = {d.name: d.traffic for d in plan.deployments}
-        mirror = {d.name: d.mirror_traffic for d in plan.deployments if d.mirror_traffic}
+        traffic = nonzero({d.name: d.traffic for d in plan.deployments})
+        mirror = nonzero({d.name: d.mirror_traffic for d in plan.deployments})
         revision = hashlib.sha256(
             json.dumps(
                 {
@@ -511,15 +583,22 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         if cfg.alarms.enabled:
             self._alerts(name, plan, endpoint, tags, child, deployments)
 
-        outputs.update(
+        self.endpoint_name = pulumi.Output.from_input(plan.endpoint_name)
+        self.scoring_uri = pulumi.Output.from_input(
+            f"https://{plan.endpoint_name}.{location}.inference.ml.azure.com/score"
+        )
+        self.register_outputs(
             {
+                "workspace": ws_name,
+                "datastore_uri": datastore_uri,
+                "weights_prefix": prefix,
+                "image": image,
                 "endpoint_name": plan.endpoint_name,
                 "scoring_uri": self.scoring_uri,
                 "endpoint_id": endpoint.id,
                 "traffic": traffic,
             }
         )
-        self.register_outputs(outputs)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -582,11 +661,26 @@ class AzureMlEndpoint(pulumi.ComponentResource):
     def _alerts(name, plan: AzurePlan, endpoint, tags, child, deployments):
         al = plan.settings.alarms
         latency_ms = al.latency_p90_ms or int(plan.timing.request_timeout_ms * 0.8)
-        actions = (
-            [monitor.MetricAlertActionArgs(action_group_id=al.action_group_id)]
-            if al.action_group_id
-            else None
-        )
+        groups: list[pulumi.Input[str]] = [al.action_group_id] if al.action_group_id else []
+        if al.emails:
+            group = monitor.ActionGroup(
+                f"{name}-notify",
+                action_group_name=f"{plan.endpoint_name}-alerts",
+                group_short_name=re.sub(r"[^A-Za-z0-9]", "", plan.endpoint_name)[:12],
+                resource_group_name=plan.resource_group_name,
+                location="Global",
+                enabled=True,
+                email_receivers=[
+                    monitor.MicrosoftCommonEmailReceiverArgs(
+                        name=f"email-{i}", email_address=e, use_common_alert_schema=True
+                    )
+                    for i, e in enumerate(al.emails)
+                ],
+                tags=tags,
+                opts=child(),
+            )
+            groups.append(group.id)
+        actions = [monitor.MetricAlertActionArgs(action_group_id=g) for g in groups] or None
         common = dict(
             resource_group_name=plan.resource_group_name,
             location="global",

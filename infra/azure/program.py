@@ -1,4 +1,4 @@
-"""Azure in the program: the Azure ML component and its stack outputs."""
+"""Azure in the program: the Azure ML component and its stack outputs (CONTRACTS.md §3)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,16 @@ def deploy(cfg: StackConfig, plan: AzurePlan) -> None:
     )
     az = plan.settings
     inst = plan.deployments[0].instance
-    pkg = f"{cfg.settings.package}/azureml"
     pulumi.export(
         "azure",
         {
             "endpoint_name": component.endpoint_name,
             "scoring_uri": component.scoring_uri,
             "auth_mode": AUTH_MODES[az.auth_mode],
+            "subscription_id": component.subscription_id,
             "location": az.location,
             "resource_group": plan.resource_group_name,
             "workspace": plan.workspace_name,
-            "deployed": az.deploy_endpoint,
             "deployments": {
                 d.name: {
                     "instance_type": d.instance.name,
@@ -40,9 +39,10 @@ def deploy(cfg: StackConfig, plan: AzurePlan) -> None:
             "request_timeout_ms": plan.timing.request_timeout_ms,
             "estimated_request_s": plan.timing.estimate_s,
             "datastore_uri": component.datastore_uri,
-            "upload": component.datastore_uri.apply(
-                lambda u: f"genai-endpoints upload --package {pkg} --to {u}"
-            ),
+            "weights_prefix": plan.manifest.weights.key_prefix,
+            "image": component.image,
+            "model_id": plan.manifest.model.id,
+            "model_revision": plan.manifest.model.revision,
             "usd_per_hour_min": plan.cost_min,
             "usd_per_hour_max": plan.cost_max,
             "price_note": f"pay-as-you-go list price, {inst.region}, {inst.price_date}; estimate",

@@ -76,8 +76,9 @@ class TrafficProvider(ResourceProvider):
                 }
         readonly = ("provisioningState", "scoringUri", "swaggerUri", "openapiUri")
         properties = {k: v for k, v in current.get("properties", {}).items() if k not in readonly}
-        properties["traffic"] = {k: int(v) for k, v in traffic.items()}
-        properties["mirrorTraffic"] = {k: int(v) for k, v in mirror.items()}
+        # as Azure's own tools send them: a deployment at 0 % is left out, not sent as 0
+        properties["traffic"] = {k: int(v) for k, v in traffic.items() if int(v) > 0}
+        properties["mirrorTraffic"] = {k: int(v) for k, v in mirror.items() if int(v) > 0}
         body["properties"] = properties
         put = requests.put(url, headers=headers, data=json.dumps(body), timeout=60)
         if put.status_code not in (200, 201, 202):

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import CloudLimit, ManifestError, PackageManifest, load_manifest
+from infra.runtime import ImageSource, image_source
 
 if TYPE_CHECKING:
     from infra.config import StackSettings
@@ -94,7 +95,6 @@ class GcpSection(CloudSection):
     request_response_logging: RequestResponseLogging = RequestResponseLogging()
     bucket_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
     endpoint_id: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,9}$")
-    deploy_model: bool = True  # false: APIs, bucket, identity, code, endpoint (before upload)
     force_destroy: bool = False  # let `pulumi destroy` empty the bucket (dev and live tests)
     enable_apis: bool = True
     container_logging: bool = True  # container stdout/stderr to Cloud Logging
@@ -126,7 +126,9 @@ class GcpPlan:
     settings: GcpSection
     project: str
     manifest: PackageManifest
-    code_dir: Path
+    weights_dir: Path
+    project_dir: Path
+    image: ImageSource
     instance: catalog.GpuInstance
     accelerator_type: str
     accelerator_count: int
@@ -135,6 +137,15 @@ class GcpPlan:
     endpoint_id: str
     bucket_name: str
     stack: str
+    bigquery_dataset: str | None  # a dataset of this project the logging needs: created
+
+    @property
+    def inference_timeout_s(self) -> int | None:
+        """``clientConnectionConfig.inferenceTimeout`` for a dedicated or PSC endpoint
+        (Vertex's default is 10 minutes), None for a shared one."""
+        if self.dedicated or self.settings.psc.enabled:
+            return self.limit.timeout_s
+        return None
 
     @property
     def cost_min(self) -> float:
@@ -213,7 +224,7 @@ def plan(
 
     pkg = package_dir or (project_dir / settings.package)
     try:
-        manifest, code_dir = load_manifest(pkg, CLOUD)
+        manifest, weights_dir = load_manifest(pkg, CLOUD)
     except ManifestError as exc:
         raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
     if settings.task not in manifest.model.tasks:
@@ -221,13 +232,7 @@ def plan(
             f"{NAMESPACE}:task={settings.task!r}: the package's model "
             f"{manifest.model.id!r} supports only: {', '.join(manifest.model.tasks)}"
         )
-    if manifest.weights.folder.strip("/") != manifest.code.folder.strip("/"):
-        raise ConfigError(
-            f"{NAMESPACE}:package={str(pkg)!r}: the Vertex package keeps its code in "
-            f"{manifest.code.folder!r} but its weights in {manifest.weights.folder!r}; Vertex "
-            "mounts one artifact folder; allowed: a package built by `genai-endpoints package "
-            "--cloud vertex` (code and weights in the same folder)"
-        )
+    image = image_source(settings.runtime, "gcp", manifest, project_dir)
     try:
         catalog.check_fits(instance, manifest.model.size_bytes)
     except catalog.CatalogError as exc:
@@ -240,7 +245,9 @@ def plan(
         settings=gcp,
         project=gcp.project,
         manifest=manifest,
-        code_dir=code_dir,
+        weights_dir=weights_dir,
+        project_dir=project_dir,
+        image=image,
         instance=instance,
         accelerator_type=accelerator,
         accelerator_count=count,
@@ -249,7 +256,28 @@ def plan(
         endpoint_id=endpoint_id,
         bucket_name=bucket,
         stack=stack,
+        bigquery_dataset=_logging_dataset(gcp),
     )
+
+
+def _logging_dataset(gcp: GcpSection) -> str | None:
+    """The BigQuery dataset request/response logging writes to, when the stack must create
+    it: ``bq://<this project>.<dataset>[.<table>]`` (Vertex creates only the table, and a
+    bare ``bq://<project>`` makes Vertex create its own dataset)."""
+    log = gcp.request_response_logging
+    if not log.enabled or not log.bigquery_uri:
+        return None
+    parts = log.bigquery_uri.removeprefix("bq://").split(".")
+    if len(parts) < 2:
+        return None
+    if parts[0] != gcp.project:
+        raise ConfigError(
+            f"{NAMESPACE}:gcp.requestResponseLogging.bigqueryUri={log.bigquery_uri!r}: the "
+            f"dataset is in project {parts[0]!r}, which this stack does not manage; allowed: "
+            f"bq://{gcp.project}.<dataset>[.<table>] (created by the stack), or "
+            f"bq://{gcp.project} (Vertex creates a dataset)"
+        )
+    return parts[1]
 
 
 def _choose_endpoint(

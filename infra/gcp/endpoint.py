@@ -1,20 +1,22 @@
-"""One Vertex AI endpoint with its bucket, serving identity, APIs, model and deployment.
+"""One Vertex AI endpoint with its bucket, registry, image, identities, model and deployment.
 
-Weights are *referenced*: ``genai-endpoints upload`` puts the package's ``model/`` folder
-under ``gs://<bucket>/<weights.key_prefix>`` (``models/<digest>/``), and that prefix is the
-model's ``artifactUri`` — the one folder Vertex AI hands the container as ``AIP_STORAGE_URI``.
-The Vertex package keeps its code (``handler.py``, ``scoring/``, ``requirements.txt``) in the
-same folder, so Pulumi uploads those small files to the same prefix; the weights never pass
-through Pulumi. Each code object carries its sha256 and the code digest, and the digest is
-in the container's environment, so a code change makes a new model and a rollout.
+One ``pulumi up`` from nothing to a serving endpoint: the APIs; the service agents that
+CMEK grants and image pulls name (created explicitly: a fresh project has none yet), then
+the key grants; the bucket and the Artifact Registry repository; the weights uploaded to
+``gs://<bucket>/<weights.key_prefix>`` (:mod:`infra.weights`, content-addressed) and the
+runtime image built and pushed by digest (:mod:`infra.runtime`), in parallel; the endpoint;
+then the model upload and deployment (:mod:`infra.gcp.vertex_provider`), whose
+``artifactUri`` is that prefix — Vertex hands it to the container as ``AIP_STORAGE_URI``
+and the server downloads and verifies the weights at start — and whose image is
+``repo@sha256:…``.
 
 Least privilege: the serving service account gets ``roles/storage.objectViewer`` on the
-bucket *with an IAM condition* limiting it to objects under the model prefix (and to
-listings of that prefix) — it cannot read other model versions or anything else in the
-bucket — plus ``roles/logging.logWriter`` and ``roles/monitoring.metricWriter`` on the
-project (those roles have no narrower resource). The same account performs the model upload
-(``UploadModelRequest.serviceAccount``) so Vertex's broad service agent needs no bucket grant.
-With a CMEK key, only the Cloud Storage and Vertex AI service agents get
+bucket *with an IAM condition* limiting it to objects under the model prefix and listings of
+that prefix (``models/<digest>/``, the same string as ``artifactUri``), plus
+``roles/logging.logWriter`` and ``roles/monitoring.metricWriter`` on the project. The same
+account performs the model upload (``UploadModelRequest.serviceAccount``). The Vertex AI
+service agent gets ``roles/artifactregistry.reader`` on the image repository only; with a
+CMEK key, only the Cloud Storage, Vertex AI and Artifact Registry service agents get
 ``roles/cloudkms.cryptoKeyEncrypterDecrypter`` on that one key.
 """
 
@@ -26,16 +28,21 @@ import re
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_gcp.artifactregistry as artifactregistry
+import pulumi_gcp.bigquery as bigquery
 import pulumi_gcp.kms as kms
 import pulumi_gcp.projects as projects
 import pulumi_gcp.serviceaccount as serviceaccount
 import pulumi_gcp.storage as storage
 import pulumi_gcp.vertex as vertex
-from pulumi_gcp.organizations import get_project_output
+from pulumi_gcp.organizations import get_client_config_output
 from pulumi_gcp.provider import Provider
 
 from infra.gcp.config import ACCELERATOR_DUTY_CYCLE, CPU_UTILIZATION, GcpPlan
 from infra.gcp.vertex_provider import VertexDeployment
+from infra.runtime import IMAGE_NAME, pushed_image
+from infra.serving import container_env as serving_env
+from infra.weights import WeightsUpload
 
 TYPE_TOKEN = "genai-endpoints:gcp:VertexEndpoint"
 SERVING_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
@@ -46,6 +53,7 @@ BASE_APIS = (
     "logging.googleapis.com",
     "monitoring.googleapis.com",
 )
+KEY_ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,12 @@ def service_account_id(stack: str) -> str:
     return base.ljust(6, "0")
 
 
+def repository_id(stack: str) -> str:
+    """Artifact Registry repository id: ``[a-z][a-z0-9-]*``, at most 63 characters."""
+    base = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]+", "-", f"genai-{stack}".lower())).strip("-")
+    return base[:63].rstrip("-")
+
+
 def content_id(*parts: object, length: int = 12) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
@@ -93,18 +107,25 @@ def deployed_model_id_for(model_id: str, fixed: dict) -> str:
 
 
 def startup_budget_s(size_bytes: int) -> int:
-    """Download from GCS + pip pins at start + load to GPU + warm-up; 10 min floor, 1 h cap."""
+    """Download from GCS + verify + load to GPU + warm-up; 10 min floor, 1 h cap."""
     return min(3600, max(600, int(size_bytes / 1e9) * 60 + 600))
 
 
+def artifact_uri(plan: GcpPlan) -> str:
+    """The model's ``artifactUri``: the weights prefix, with its trailing slash — the same
+    string the serving account's IAM condition allows reading and listing."""
+    return f"gs://{plan.bucket_name}/{plan.manifest.weights.key_prefix}"
+
+
 class VertexEndpoint(pulumi.ComponentResource):
-    """APIs, bucket, serving identity, code, endpoint, and the model deployment on it."""
+    """APIs, agents, bucket, registry, image, weights, identity, endpoint, deployment."""
 
     endpoint_name: pulumi.Output[str]
     predict_url: pulumi.Output[str]
     deployed_model_id: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     service_account_email: pulumi.Output[str]
+    image: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: VertexEndpointArgs, opts: pulumi.ResourceOptions | None = None
@@ -115,6 +136,7 @@ class VertexEndpoint(pulumi.ComponentResource):
         manifest = plan.manifest
         project, region = plan.project, cfg.region
         labels = gcp_labels(args.tags)
+        build = plan.image.built
 
         provider = Provider(
             f"{name}-provider",
@@ -127,12 +149,20 @@ class VertexEndpoint(pulumi.ComponentResource):
         def child(**kw) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, provider=provider, **kw)
 
+        def own(**kw) -> pulumi.ResourceOptions:
+            """Options for this component's non-GCP children (dynamic, docker-build)."""
+            return pulumi.ResourceOptions(parent=self, **kw)
+
         # ---------------------------------------------------------------- APIs
         apis: dict[str, projects.Service] = {}
         if cfg.enable_apis:
             wanted = list(BASE_APIS)
+            if build:
+                wanted.append("artifactregistry.googleapis.com")
             if cfg.kms_key:
                 wanted.append("cloudkms.googleapis.com")
+            if plan.bigquery_dataset:
+                wanted.append("bigquery.googleapis.com")
             if cfg.network:
                 wanted += ["compute.googleapis.com", "servicenetworking.googleapis.com"]
             if cfg.psc.enabled:
@@ -149,36 +179,48 @@ class VertexEndpoint(pulumi.ComponentResource):
         def needs(*names: str) -> list[pulumi.Resource]:
             return [apis[n] for n in names if n in apis]
 
+        # ---------------------------------------------------------------- service agents
+        # A fresh project has no service agents until something creates them; the grants
+        # below name them, so create them (after their API) instead of assuming them.
+        vertex_agent = projects.ServiceIdentity(
+            f"{name}-vertex-agent",
+            project=project,
+            service="aiplatform.googleapis.com",
+            opts=child(depends_on=needs("aiplatform.googleapis.com")),
+        )
+        registry_agent = None
+        if build and cfg.kms_key:
+            registry_agent = projects.ServiceIdentity(
+                f"{name}-registry-agent",
+                project=project,
+                service="artifactregistry.googleapis.com",
+                opts=child(depends_on=needs("artifactregistry.googleapis.com")),
+            )
+
         # ---------------------------------------------------------------- CMEK grants
         key_grants: list[pulumi.Resource] = []
         if cfg.kms_key:
-            number = get_project_output(
-                project_id=project, opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
-            ).number
-            agents = {
-                "gcs": number.apply(
-                    lambda n: (
-                        f"serviceAccount:service-{n}@gs-project-accounts.iam.gserviceaccount.com"
-                    )
+            gcs_agent = storage.get_project_service_account_output(
+                project=project,
+                opts=pulumi.InvokeOutputOptions(
+                    parent=self, provider=provider, depends_on=needs("storage.googleapis.com")
                 ),
-                "vertex": number.apply(
-                    lambda n: (
-                        f"serviceAccount:service-{n}@gcp-sa-aiplatform.iam.gserviceaccount.com"
-                    )
-                ),
-            }
-            for agent, member in agents.items():
+            )
+            members = {"gcs": gcs_agent.member, "vertex": vertex_agent.member}
+            if registry_agent is not None:
+                members["registry"] = registry_agent.member
+            for agent, member in members.items():
                 key_grants.append(
                     kms.CryptoKeyIAMMember(
                         f"{name}-key-{agent}",
                         crypto_key_id=cfg.kms_key,
-                        role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                        role=KEY_ROLE,
                         member=member,
                         opts=child(depends_on=needs("cloudkms.googleapis.com")),
                     )
                 )
 
-        # ---------------------------------------------------------------- bucket
+        # ---------------------------------------------------------------- bucket + weights
         bucket = storage.Bucket(
             f"{name}-bucket",
             name=plan.bucket_name,
@@ -196,22 +238,65 @@ class VertexEndpoint(pulumi.ComponentResource):
             labels=labels,
             opts=child(depends_on=[*needs("storage.googleapis.com"), *key_grants]),
         )
-
-        # ---------------------------------------------------------------- code objects
         prefix = manifest.weights.key_prefix
-        code_objects = []
-        for entry in manifest.code.files:
-            safe = re.sub(r"[^A-Za-z0-9]+", "-", entry.path).strip("-")
-            code_objects.append(
-                storage.BucketObject(
-                    f"{name}-code-{safe}",
-                    bucket=bucket.name,
-                    name=f"{prefix}{entry.path}",
-                    source=pulumi.FileAsset(str(plan.code_dir / entry.path)),
-                    metadata={"sha256": entry.sha256, "code-digest": manifest.code.digest},
-                    opts=child(),
-                )
+        weights = WeightsUpload(
+            f"{name}-weights",
+            store={"kind": "gs", "bucket": bucket.name, "project": project},
+            uri=bucket.name.apply(lambda b: f"gs://{b}/{prefix}"),
+            manifest=manifest,
+            folder=str(plan.weights_dir.resolve()),
+            project_dir=str(plan.project_dir.resolve()),
+            opts=own(depends_on=[bucket]),
+        )
+
+        # ---------------------------------------------------------------- runtime image
+        image_deps: list[pulumi.Resource] = []
+        if build:
+            repo = artifactregistry.Repository(
+                f"{name}-registry",
+                project=project,
+                location=region,
+                repository_id=repository_id(plan.stack),
+                format="DOCKER",
+                description=f"genai-endpoints {plan.stack}: the runtime image, by digest",
+                docker_config=artifactregistry.RepositoryDockerConfigArgs(immutable_tags=True),
+                kms_key_name=cfg.kms_key,
+                labels=labels,
+                opts=child(depends_on=[*needs("artifactregistry.googleapis.com"), *key_grants]),
             )
+            host = f"{region}-docker.pkg.dev"
+            repository = repo.repository_id.apply(lambda r: f"{host}/{project}/{r}/{IMAGE_NAME}")
+            import pulumi_docker_build as docker_build
+
+            client = get_client_config_output(
+                opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+            )
+            registry = docker_build.RegistryArgs(
+                address=host,
+                username="oauth2accesstoken",  # Artifact Registry's name for a bearer token
+                password=pulumi.Output.secret(client.access_token),
+            )
+            image = pushed_image(
+                f"{name}-image",
+                plan.image,
+                repository,
+                registry,
+                {"genai-endpoints.engine-version": manifest.engine_version},
+                own(depends_on=[repo]),
+            )
+            pull = artifactregistry.RepositoryIamMember(
+                f"{name}-agent-pulls-image",
+                project=project,
+                location=region,
+                repository=repo.name,
+                role="roles/artifactregistry.reader",
+                member=vertex_agent.member,
+                opts=child(),
+            )
+            image_deps.append(pull)
+        else:
+            image = pulumi.Output.from_input(plan.image.pinned)
+        self.image = image
 
         # ---------------------------------------------------------------- serving identity
         account_id = service_account_id(plan.stack)
@@ -226,6 +311,7 @@ class VertexEndpoint(pulumi.ComponentResource):
         )
         member = f"serviceAccount:{sa_email}"
         object_prefix = f"projects/_/buckets/{plan.bucket_name}/objects/{prefix}"
+        list_prefix = prefix.rstrip("/")
         read = storage.BucketIAMMember(
             f"{name}-read-model-prefix",
             bucket=bucket.name,
@@ -234,10 +320,13 @@ class VertexEndpoint(pulumi.ComponentResource):
             condition=storage.BucketIAMMemberConditionArgs(
                 title="model-prefix-only",
                 description=f"read and list only {prefix}",
+                # the prefix the artifactUri names, listed with or without its slash
                 expression=(
                     f'resource.name.startsWith("{object_prefix}") || '
                     'api.getAttribute("storage.googleapis.com/objectListPrefix", "")'
-                    f'.startsWith("{prefix}")'
+                    f'.startsWith("{prefix}") || '
+                    'api.getAttribute("storage.googleapis.com/objectListPrefix", "")'
+                    f' == "{list_prefix}"'
                 ),
             ),
             opts=child(depends_on=[account]),
@@ -251,6 +340,22 @@ class VertexEndpoint(pulumi.ComponentResource):
                     role=role,
                     member=member,
                     opts=child(depends_on=[account]),
+                )
+            )
+
+        # ---------------------------------------------------------------- logging dataset
+        endpoint_deps: list[pulumi.Resource] = [*needs("aiplatform.googleapis.com"), *key_grants]
+        if plan.bigquery_dataset:
+            endpoint_deps.append(
+                bigquery.Dataset(
+                    f"{name}-logs",
+                    project=project,
+                    dataset_id=plan.bigquery_dataset,
+                    location=region,
+                    description=f"genai-endpoints {plan.stack}: Vertex AI request logs",
+                    labels=labels,
+                    delete_contents_on_destroy=cfg.force_destroy,
+                    opts=child(depends_on=needs("bigquery.googleapis.com")),
                 )
             )
 
@@ -291,36 +396,17 @@ class VertexEndpoint(pulumi.ComponentResource):
                 if logging_cfg.enabled
                 else None
             ),
-            # the deployment below owns the traffic split
-            opts=child(
-                depends_on=[*needs("aiplatform.googleapis.com"), *key_grants],
-                ignore_changes=["trafficSplit"],
-            ),
+            # the deployment below owns the traffic split (and the inference timeout)
+            opts=child(depends_on=endpoint_deps, ignore_changes=["trafficSplit"]),
         )
 
-        self.bucket_name = bucket.name
-        self.service_account_email = pulumi.Output.from_input(sa_email)
-        self.endpoint_name = pulumi.Output.from_input(plan.endpoint_name)
-        outputs: dict[str, pulumi.Input] = {
-            "bucket": bucket.name,
-            "service_account": sa_email,
-            "endpoint_name": plan.endpoint_name,
-            "artifact_uri": f"gs://{plan.bucket_name}/{prefix}",
-        }
-        if not cfg.deploy_model:
-            self.predict_url = pulumi.Output.from_input(predict_url(plan))
-            self.deployed_model_id = pulumi.Output.from_input("")
-            self.register_outputs(outputs)
-            return
-
         # ---------------------------------------------------------------- model + deployment
-        props = deployment_props(args, sa_email)
+        props = deployment_props(args, sa_email, image)
         deployment = VertexDeployment(
             f"{name}-deployment",
             props,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[endpoint, *code_objects, *grants],
+            opts=own(
+                depends_on=[endpoint, weights, *grants, *image_deps],
                 custom_timeouts=pulumi.CustomTimeouts(
                     create=f"{cfg.operation_timeout_minutes * 3}m",
                     update=f"{cfg.operation_timeout_minutes * 4}m",
@@ -328,11 +414,23 @@ class VertexEndpoint(pulumi.ComponentResource):
                 ),
             ),
         )
+        self.bucket_name = bucket.name
+        self.service_account_email = pulumi.Output.from_input(sa_email)
+        self.endpoint_name = pulumi.Output.from_input(plan.endpoint_name)
         # the deployment reads the endpoint's dedicated DNS after create; previews show the form
         self.predict_url = deployment.predict_url
         self.deployed_model_id = deployment.deployed_model_id
-        outputs.update(deployed_model_id=deployment.deployed_model_id, model_id=deployment.model_id)
-        self.register_outputs(outputs)
+        self.register_outputs(
+            {
+                "bucket": bucket.name,
+                "service_account": sa_email,
+                "endpoint_name": plan.endpoint_name,
+                "artifact_uri": artifact_uri(plan),
+                "image": image,
+                "deployed_model_id": deployment.deployed_model_id,
+                "model_id": deployment.model_id,
+            }
+        )
 
 
 def predict_url(plan: GcpPlan) -> str:
@@ -349,54 +447,49 @@ def predict_url(plan: GcpPlan) -> str:
 
 
 def container_env(args: VertexEndpointArgs) -> dict[str, str]:
+    """The container's environment (the AIP_* variables are Vertex's own, never set here)."""
     plan = args.plan
-    manifest = plan.manifest
     limit = plan.limit
-    env = dict(manifest.serving.env)  # the package knows its container best
-    env.update(
-        {
-            "GENAI_TASK": args.task,
-            "GENAI_MODE": "dedicated" if plan.limit.name == "dedicated" else "shared",
-            "GENAI_MODEL_ID": manifest.model.id,
-            "GENAI_MODEL_REVISION": manifest.model.revision,
-            "GENAI_MODEL_DIGEST": manifest.model.digest,
-            "GENAI_CODE_DIGEST": manifest.code.digest,
-            "GENAI_TIMEOUT_S": str(limit.timeout_s),
-            "GENAI_REQUEST_TIMEOUT_S": str(max(1, limit.timeout_s - 5)),
-            "GENAI_MAX_REQUEST_BYTES": str(limit.max_request_bytes),
-        }
-    )
+    extra = {"GENAI_MODE": "dedicated" if plan.limit.name == "dedicated" else "shared"}
     if limit.max_response_bytes:
-        env["GENAI_MAX_RESPONSE_BYTES"] = str(limit.max_response_bytes)
-    env.update(args.extra_env)
-    return env
+        extra["GENAI_MAX_RESPONSE_BYTES"] = str(limit.max_response_bytes)
+    extra.update(args.extra_env)
+    return serving_env(
+        plan.manifest,
+        "vertex",
+        task=args.task,
+        timeout_s=limit.timeout_s,
+        max_request_bytes=limit.max_request_bytes,
+        extra=extra,
+    )
 
 
-def deployment_props(args: VertexEndpointArgs, sa_email: str) -> dict:
-    """The dynamic resource's inputs: plain JSON, no Outputs, no credentials."""
+def deployment_props(args: VertexEndpointArgs, sa_email: str, image: pulumi.Input[str]) -> dict:
+    """The dynamic resource's inputs: JSON (the image an Output), no credentials."""
     plan = args.plan
     cfg = plan.settings
     manifest = plan.manifest
-    serving = manifest.serving
+    rt = manifest.runtime
     labels = gcp_labels(args.tags)
     budget = startup_budget_s(manifest.model.size_bytes)
     period = 10
     env = container_env(args)
     container = {
-        "imageUri": serving.image,
+        "imageUri": image,
+        "args": list(rt.args),
         "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
-        "ports": [{"containerPort": serving.port}],
-        "healthRoute": serving.health_route,
-        "predictRoute": serving.predict_route,
+        "ports": [{"containerPort": rt.port}],
+        "healthRoute": rt.health_route,
+        "predictRoute": rt.predict_route,
         "sharedMemorySizeMb": str(cfg.shared_memory_mb),  # int64: a string in JSON
         "startupProbe": {
-            "httpGet": {"path": serving.health_route, "port": serving.port},
+            "httpGet": {"path": rt.readiness_route, "port": rt.port},
             "periodSeconds": period,
             "timeoutSeconds": period + 5,  # the API wants period < timeout
             "failureThreshold": budget // period,
         },
         "healthProbe": {
-            "httpGet": {"path": serving.health_route, "port": serving.port},
+            "httpGet": {"path": rt.health_route, "port": rt.port},
             "periodSeconds": period,
             "timeoutSeconds": period + 5,
             "failureThreshold": 3,
@@ -406,8 +499,8 @@ def deployment_props(args: VertexEndpointArgs, sa_email: str) -> dict:
     model: dict = {
         "displayName": f"genai-{plan.stack}-{manifest.model.id.split('/')[-1]}"[:128],
         "description": f"{manifest.model.id}@{manifest.model.revision} (engine "
-        f"{manifest.engine_version}, code {manifest.code.digest[:12]})",
-        "artifactUri": f"gs://{plan.bucket_name}/{manifest.weights.key_prefix.rstrip('/')}",
+        f"{manifest.engine_version}, weights {manifest.weights.digest[:12]})",
+        "artifactUri": artifact_uri(plan),
         "containerSpec": container,
         "labels": labels,
     }
@@ -439,24 +532,35 @@ def deployment_props(args: VertexEndpointArgs, sa_email: str) -> dict:
         "disableContainerLogging": not cfg.container_logging,
         "enableAccessLogging": cfg.access_logging,
     }
-    model_id = model_id_for(plan.stack, {"endpoint": plan.endpoint_name, "model": model})
+    # the model id is content-derived: the image digest is part of it once known
+    spec = pulumi.Output.from_input(image).apply(
+        lambda ref: model_id_for(
+            plan.stack,
+            {
+                "endpoint": plan.endpoint_name,
+                "model": {**model, "containerSpec": {**container, "imageUri": ref}},
+            },
+        )
+    )
     immutable = {
         "machine": machine,
         "spot": cfg.spot,
         "serviceAccount": sa_email,
         "enableAccessLogging": cfg.access_logging,
     }
+    timeout = plan.inference_timeout_s
     return {
         "api_base": f"https://{cfg.region}-aiplatform.googleapis.com/v1",
         "project": plan.project,
         "region": cfg.region,
         "endpoint": plan.endpoint_name,
-        "model_id": model_id,
+        "model_id": spec,
         "model": model,
         "upload_service_account": sa_email,
-        "deployed_model_id": deployed_model_id_for(model_id, immutable),
+        "deployed_model_id": spec.apply(lambda m: deployed_model_id_for(m, immutable)),
         "deployed_model": deployed,
         "traffic_percent": cfg.traffic_percent,
+        "inference_timeout": f"{timeout}s" if timeout else None,
         "predict_url": predict_url(plan),
         "timeout_s": cfg.operation_timeout_minutes * 60,
         "poll_s": 15,

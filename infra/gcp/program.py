@@ -1,4 +1,4 @@
-"""Google Cloud in the program: the Vertex AI component and its stack outputs."""
+"""Google Cloud in the program: the Vertex AI component and its stack outputs (CONTRACTS.md §3)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pulumi
 
 from infra.config import StackConfig
 from infra.gcp.config import GcpPlan
-from infra.gcp.endpoint import VertexEndpoint, VertexEndpointArgs
+from infra.gcp.endpoint import VertexEndpoint, VertexEndpointArgs, artifact_uri
 
 
 def deploy(cfg: StackConfig, plan: GcpPlan) -> None:
@@ -42,7 +42,11 @@ def deploy(cfg: StackConfig, plan: GcpPlan) -> None:
             "min_replicas": s.min_replicas,
             "max_replicas": s.max_replicas,
             "bucket": component.bucket_name,
-            "artifact_uri": f"gs://{plan.bucket_name}/{plan.manifest.weights.key_prefix}",
+            "artifact_uri": artifact_uri(plan),
+            "image": component.image,
+            "model_id": plan.manifest.model.id,
+            "model_revision": plan.manifest.model.revision,
+            "inference_timeout_s": plan.inference_timeout_s,
             "service_account": component.service_account_email,
             "invoke": invoke,
             "usd_per_hour_min": plan.cost_min,

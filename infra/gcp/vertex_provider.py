@@ -7,21 +7,32 @@ deploys it to an endpoint, so this one does, with ``requests`` and ``google-auth
 - ``models.get`` / ``delete``  GET / DELETE {api}/{model}                       (delete: operation)
 - ``endpoints.get``            GET {api}/{endpoint}
 - ``endpoints.deployModel``    POST {api}/{endpoint}:deployModel                (operation)
-- ``endpoints.patch``          PATCH {api}/{endpoint}?updateMask=trafficSplit
+- ``endpoints.patch``          PATCH {api}/{endpoint}?updateMask=trafficSplit  (read-modify-write)
+- ``endpoints.update``         POST {api}/{endpoint}:update (UpdateEndpointLongRunning: only
+  ``clientConnectionConfig`` may change; the inference timeout of a dedicated/PSC endpoint)
 - ``endpoints.mutateDeployedModel``  POST {api}/{endpoint}:mutateDeployedModel  (operation)
 - ``endpoints.undeployModel``  POST {api}/{endpoint}:undeployModel              (operation)
 - ``operations.get``           GET {api}/{operation name}
 
-Lifecycle: **create** uploads (or adopts, see below) the model, deploys it, then sends it all
-traffic. **update** that needs a new model or new machines deploys the new model first,
-shifts traffic to it (``trafficPercent``; below 100 the old one keeps the rest as a canary),
-and only then undeploys and deletes what no longer serves; replica counts, autoscaling
+Lifecycle: **create** sets the endpoint's inference timeout (dedicated and PSC endpoints keep
+Vertex's 10-minute default otherwise), uploads (or adopts, see below) the model, deploys it,
+then sends it all traffic. **update** that needs a new model or new machines deploys the new
+model first, shifts traffic to it (``trafficPercent``; below 100 the old one keeps the rest as
+a canary), and only then undeploys and deletes what no longer serves; replica counts, autoscaling
 targets and container logging change in place (``mutateDeployedModel``). **delete**
 undeploys, then deletes the models. Every long-running operation is polled until done or
 ``timeout_s``; an API error raises with the API's own status and message.
 
 Model and deployed-model ids are content-derived inputs (the component computes them), so a
 retried create finds what a failed one left behind and adopts it instead of failing.
+
+Transport: ``google.auth.transport.requests.AuthorizedSession`` over ``google.auth.default``
+credentials, which refreshes the token before it expires and once on a 401, so an upload or
+deployment polled for longer than a token lives does not fail. Request bodies go out with
+integral numbers as integers: values come back from the engine as floats
+(``"acceleratorCount": 1.0``), which the API's int32 fields refuse. The traffic split is
+written read-modify-write: the endpoint as read (display name, etag, …) with only
+``trafficSplit`` replaced, so required fields and concurrent changes are respected.
 
 Serialization: Pulumi pickles the provider *by value* (dill) into the state and runs it in a
 separate process. The class below is self-contained: module-level imports are stdlib and
@@ -62,6 +73,7 @@ INPUT_KEYS = (
     "deployed_model_id",
     "deployed_model",
     "traffic_percent",
+    "inference_timeout",
     "timeout_s",
     "poll_s",
 )
@@ -123,6 +135,7 @@ class VertexDeploymentProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         call = self._client(props)
         endpoint = props["endpoint"]
+        self._ensure_inference_timeout(call, props)
         model_name = self._ensure_model(call, props)
         dmid = str(props["deployed_model_id"])
         self._ensure_deployed(call, props, model_name)
@@ -133,6 +146,7 @@ class VertexDeploymentProvider(ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         call = self._client(news)
+        self._ensure_inference_timeout(call, news)
         pct = int(news.get("traffic_percent") or 100)
         current = {
             "model_name": olds["model_name"],
@@ -218,12 +232,29 @@ class VertexDeploymentProvider(ResourceProvider):
         self._wait(call, props, op, f"deploy model {model_name} as {dmid}")
 
     def _set_traffic(self, call, props: dict[str, Any], split: dict[str, int]) -> None:
+        """Read, modify, write: the endpoint as it is (``displayName`` is required, the
+        ``etag`` guards against a concurrent change) with only the split replaced."""
         endpoint = props["endpoint"]
-        call(
-            "PATCH",
-            endpoint + "?updateMask=trafficSplit",
-            {"trafficSplit": {k: int(v) for k, v in split.items()}},
-        )
+        _, current = call("GET", endpoint)
+        body = {k: v for k, v in current.items() if k not in ("deployedModels",)}
+        body["trafficSplit"] = {k: int(v) for k, v in split.items()}
+        call("PATCH", endpoint + "?updateMask=trafficSplit", body)
+
+    def _ensure_inference_timeout(self, call, props: dict[str, Any]) -> None:
+        """``clientConnectionConfig.inferenceTimeout`` as the plan sized it (dedicated and
+        PSC endpoints only; Vertex's default is 10 minutes)."""
+        wanted = props.get("inference_timeout")
+        if not wanted:
+            return
+        endpoint = props["endpoint"]
+        _, current = call("GET", endpoint)
+        have = (current.get("clientConnectionConfig") or {}).get("inferenceTimeout")
+        if have == wanted:
+            return
+        body = {k: v for k, v in current.items() if k not in ("deployedModels",)}
+        body["clientConnectionConfig"] = {"inferenceTimeout": wanted}
+        _, op = call("POST", f"{endpoint}:update", {"endpoint": body})
+        self._wait(call, props, op, f"set the inference timeout to {wanted}")
 
     def _mutate_if_needed(self, call, olds: dict[str, Any], news: dict[str, Any]) -> None:
         old_dm, new_dm = olds.get("deployed_model") or {}, news["deployed_model"]
@@ -314,29 +345,34 @@ class VertexDeploymentProvider(ResourceProvider):
             )
         return op
 
+    def _ints(self, value: Any) -> Any:
+        """Integral floats (how the engine hands numbers back) as integers, recursively."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {k: self._ints(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._ints(v) for v in value]
+        return value
+
     def _client(self, props: dict[str, Any]):
-        """A ``call(method, path, body=None, ok=(200,))`` bound to the API base and a token."""
+        """A ``call(method, path, body=None, ok=(200,))`` bound to the API base, over a
+        session that refreshes its credentials (see the module docstring)."""
         import google.auth
-        import google.auth.transport.requests
         import requests
+        from google.auth.transport.requests import AuthorizedSession
 
         credentials, _ = google.auth.default(
             scopes=["https://www.googleapis.com/auth/cloud-platform"]
         )
-        credentials.refresh(google.auth.transport.requests.Request())
         base = str(props["api_base"]).rstrip("/")
-        session = requests.Session()
-        session.headers.update(
-            {
-                "Authorization": f"Bearer {credentials.token}",
-                "Content-Type": "application/json",
-            }
-        )
+        session = AuthorizedSession(credentials)
+        session.headers.update({"Content-Type": "application/json"})
 
         def call(method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200,)):
             url = path if path.startswith(("http://", "https://")) else f"{base}/{path}"
             url = urllib.parse.quote(url, safe=":/?=&,.-_~%")
-            data = None if body is None else json.dumps(body, sort_keys=True)
+            data = None if body is None else json.dumps(self._ints(body), sort_keys=True)
             try:
                 resp = session.request(method, url, data=data, timeout=60)
             except requests.RequestException as exc:
@@ -392,6 +428,7 @@ class VertexDeployment(Resource, module="vertex", name="ModelDeployment"):
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         full = {
+            "inference_timeout": None,
             **props,
             "model_name": None,
             "traffic_split": None,

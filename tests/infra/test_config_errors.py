@@ -10,13 +10,34 @@ import sys
 import pytest
 
 from infra.synth import SynthError
-from tests.infra.conftest import FIXTURE_PACKAGES, ROOT, make_package, run_config, stack_config
+from tests.infra.conftest import (
+    FIXTURE_PACKAGES,
+    FIXTURE_PROJECT,
+    ROOT,
+    edit_manifest,
+    make_package,
+    run_config,
+    stack_config,
+)
+
+DIGEST = "sha256:" + "ab" * 32
+ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com/genai-runtime"
 
 
 def _with(config, **aws):
     config = copy.deepcopy(config)
     config["genai-endpoints:aws"].update(aws)
     return config
+
+
+def _deployment(config, min_instances, max_instances, **deployment):
+    return _with(
+        config,
+        mode="realtime",
+        minInstances=min_instances,
+        maxInstances=max_instances,
+        deployment=deployment,
+    )
 
 
 def _error(config, **kw) -> str:
@@ -31,7 +52,9 @@ def test_unknown_top_level_key(dev_config):
     dev_config["genai-endpoints:instanceType"] = "ml.g5.xlarge"
     msg = _error(dev_config)
     assert "unknown key genai-endpoints:instanceType" in msg
-    assert "allowed keys: package, task, environment, tags, aws, gcp, azure, hubToken" in msg
+    assert (
+        "allowed keys: package, task, environment, tags, runtime, aws, gcp, azure, hubToken" in msg
+    )
 
 
 def test_unknown_nested_key_lists_allowed_keys(dev_config):
@@ -87,10 +110,85 @@ def test_missing_manifest(dev_config, tmp_path):
     assert "allowed: a folder holding 'sagemaker/manifest.json'" in msg
 
 
-def test_stale_code_file(dev_config, tmp_path):
+def test_changed_weights_file(dev_config, tmp_path):
     pkg = make_package(tmp_path)
-    (pkg / "sagemaker" / "model" / "code" / "inference.py").write_text("changed\n")
-    assert "rebuild the package" in _error(dev_config, package_dir=pkg)
+    (pkg / "sagemaker" / "model" / "model_index.json").write_text("{}")
+    msg = _error(dev_config, package_dir=pkg)
+    assert "model_index.json has 2 bytes, the manifest says" in msg and "rebuild" in msg
+
+
+def test_a_schema_1_package_is_refused(dev_config, tmp_path):
+    pkg = make_package(tmp_path)
+    edit_manifest(pkg, "sagemaker", lambda m: m.update(schema_version=1))
+    msg = _error(dev_config, package_dir=pkg)
+    assert "schema_version=1; allowed: 2" in msg and "rebuild the package" in msg
+
+
+@pytest.mark.parametrize(
+    ("aws", "expected"),
+    [
+        (
+            {"min_instances": 1, "max_instances": 2, "strategy": "canary"},
+            "aws.deployment.stepInstances=1: a canary step may be at most half of the fleet and "
+            "the fleet can be as small as minInstances=1; allowed: minInstances ≥ 2",
+        ),
+        (
+            {"min_instances": 2, "max_instances": 8, "strategy": "linear", "stepInstances": 2},
+            "aws.deployment.stepInstances=2: a linear step may be at most half",
+        ),
+        (
+            {"min_instances": 2, "max_instances": 12, "strategy": "linear"},
+            "a linear step must be at least 10 % of the fleet and the fleet can grow to "
+            "maxInstances=12; allowed: stepInstances ≥ 2, maxInstances ≤ 10",
+        ),
+        (
+            {
+                "min_instances": 2,
+                "max_instances": 10,
+                "strategy": "linear",
+                "waitSeconds": 3000,
+                "terminationWaitSeconds": 3600,
+            },
+            "SageMaker stops a blue/green update after 28800 s",
+        ),
+    ],
+)
+def test_rollouts_in_whole_instances_within_sagemakers_limit(dev_config, aws, expected):
+    lo, hi = aws.pop("min_instances"), aws.pop("max_instances")
+    msg = _error(_deployment(dev_config, lo, hi, **aws))
+    assert expected in msg, msg
+
+
+def test_a_tag_without_a_digest_is_refused(dev_config):
+    dev_config["genai-endpoints:runtime"] = {"image": f"{ECR}:v1"}
+    msg = _error(dev_config)
+    assert msg.startswith(f"genai-endpoints:runtime.image='{ECR}:v1': not pinned by a digest")
+    assert "allowed: REGISTRY/REPO@sha256:<64 hex>" in msg
+
+
+def test_sagemaker_needs_ecr_in_its_region(dev_config):
+    image = f"{ECR.replace('us-east-1', 'eu-west-1')}@{DIGEST}"
+    dev_config["genai-endpoints:runtime"] = {"aws": image}
+    msg = _error(dev_config)
+    assert f"genai-endpoints:runtime.aws='{image}': SageMaker pulls" in msg
+    assert "allowed: ACCOUNT.dkr.ecr.us-east-1.amazonaws.com/REPO@sha256:" in msg
+
+
+def test_a_lock_that_differs_from_the_packages_is_refused(dev_config, tmp_path):
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURE_PROJECT, project)
+    (project / "runtime" / "serve.lock").write_text("diffusers==0.1\n")
+    msg = _error(dev_config, project_dir=project)
+    assert "built against runtime/serve.lock sha256" in msg and "rebuild the package" in msg
+    (project / "runtime" / "Dockerfile").unlink()
+    msg = _error(dev_config, project_dir=project)
+    assert "runtime/Dockerfile does not exist" in msg and "runtime.aws" in msg
+    # a pinned image needs neither: nothing is built
+    dev_config["genai-endpoints:runtime"] = {"image": f"{ECR}@{DIGEST}"}
+    result = run_config(dev_config, project_dir=project)
+    assert not result.by_type("docker-build:index:Image")
 
 
 def test_task_not_in_package(dev_config):
@@ -123,6 +221,9 @@ def test_bad_top_level_values(dev_config, key, value, expected):
         ({"network": {"subnetIds": ["subnet-0a1b2c3d"]}}, "allowed: both set"),
         ({"network": {"subnetIds": ["vpc-1"]}}, "'vpc-1' is not a subnet id"),
         ({"deployment": {"strategy": "yolo"}}, "aws.deployment.strategy='yolo'"),
+        ({"deployment": {"stepPercent": 25}}, "unknown key genai-endpoints:aws.deployment.step"),
+        ({"deployEndpoint": False}, "unknown key genai-endpoints:aws.deployEndpoint"),
+        ({"alarms": {"topicArn": "my-topic"}}, "aws.alarms.topicArn='my-topic'"),
         ({"enabled": False}, "no cloud enabled"),
     ],
 )
@@ -130,9 +231,11 @@ def test_bad_aws_values(dev_config, aws, expected):
     assert expected in _error(_with(dev_config, **aws))
 
 
-def test_network_isolation_needs_no_egress(dev_config):
-    msg = _error(_with(dev_config, network={"isolation": True}))
-    assert "network.isolation=True" in msg and "needs_egress" in msg
+def test_network_isolation_is_allowed(dev_config):
+    dev_config["genai-endpoints:gcp"] = {"enabled": False}
+    result = run_config(_with(dev_config, network={"isolation": True}))
+    model = result.by_type("aws:sagemaker/model:Model")[0]["inputs"]
+    assert model["enableNetworkIsolation"] is True
 
 
 def test_pulumi_runs_the_program_file_and_a_bad_config_is_one_clean_line(tmp_path):
@@ -146,6 +249,7 @@ def test_pulumi_runs_the_program_file_and_a_bad_config_is_one_clean_line(tmp_pat
 
     values, _ = runtime_config(config)
     values["genai-endpoints:package"] = str(FIXTURE_PACKAGES)
+    values["genai-endpoints:runtime"] = json.dumps({"image": f"{ECR}@{DIGEST}"})
     code = f"""
 import runpy, sys
 import pulumi

@@ -1,8 +1,9 @@
-"""Opt-in: deploy the dev stack to a real AWS account, invoke it, destroy it.
+"""Opt-in: one `pulumi up` of a SageMaker stack in a real AWS account, invoke it, destroy it.
 
-Needs AWS credentials, the Pulumi CLI on PATH, a built and uploaded package for the tiny
-model (``GENAI_LIVE_PACKAGE``: folder holding ``sagemaker/manifest.json``) and a bucket name
-(``GENAI_LIVE_BUCKET``) the weights were uploaded to. Costs a few GPU-minutes.
+Needs AWS credentials, the Pulumi CLI on PATH, a built package for the tiny model
+(``GENAI_LIVE_PACKAGE``: folder holding ``sagemaker/manifest.json``), and Docker with BuildKit
+(the image is built and pushed to ECR) or ``GENAI_LIVE_RUNTIME_AWS`` (an ECR image pinned by
+digest). The weights are uploaded by `pulumi up` itself. Costs a few GPU-minutes.
 Run: ``pytest -m live tests/infra/test_live.py``.
 """
 
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.infra.conftest import can_build_or_has_image, live_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +36,11 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("pulumi") is None, reason="the Pulumi CLI is not on PATH"),
     pytest.mark.skipif(not _aws_credentials(), reason="no AWS credentials"),
     pytest.mark.skipif(
-        not (os.environ.get("GENAI_LIVE_PACKAGE") and os.environ.get("GENAI_LIVE_BUCKET")),
-        reason="GENAI_LIVE_PACKAGE and GENAI_LIVE_BUCKET not set (tiny model package + bucket)",
+        not os.environ.get("GENAI_LIVE_PACKAGE"),
+        reason="GENAI_LIVE_PACKAGE not set (a built tiny model package)",
+    ),
+    pytest.mark.skipif(
+        not can_build_or_has_image("aws"), reason="no Docker and no GENAI_LIVE_RUNTIME_AWS"
     ),
 ]
 
@@ -58,7 +64,6 @@ def test_deploy_invoke_destroy_dev(tmp_path):
         "mode": "realtime",
         "minInstances": 1,
         "maxInstances": 1,
-        "bucketName": os.environ["GENAI_LIVE_BUCKET"],
         "forceDestroy": True,
         "alarms": {"enabled": False},
     }
@@ -70,12 +75,20 @@ def test_deploy_invoke_destroy_dev(tmp_path):
                 json.dumps({"owner": "live-test", "costCentre": "ci"})
             ),
             "genai-endpoints:aws": auto.ConfigValue(json.dumps(aws)),
+            "genai-endpoints:gcp": auto.ConfigValue(json.dumps({"enabled": False})),
+            "genai-endpoints:azure": auto.ConfigValue(json.dumps({"enabled": False})),
+            **(
+                {"genai-endpoints:runtime": auto.ConfigValue(json.dumps(live_runtime("aws")))}
+                if live_runtime("aws")
+                else {}
+            ),
         }
     )
     try:
         up = stack.up(on_output=print)
         out = up.outputs["aws"].value
         runtime = boto3.client("sagemaker-runtime", region_name=out["region"])
+        assert out["image"].split("@")[1].startswith("sha256:")
         body = json.dumps({"inputs": "a red square", "parameters": {"steps": 2, "seed": 1}})
         for _ in range(3):
             try:

@@ -1,4 +1,4 @@
-"""Every example stack runs through the program under Pulumi mocks; the graph is checked."""
+"""Every example stack runs through the program under Pulumi mocks; the AWS graph is checked."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ import pytest
 import yaml
 
 from infra.aws.endpoint import STAR_RESOURCE_ACTIONS
-from tests.infra.conftest import ROOT, STACK_FILES, run_config, stack_config
+from tests.infra.conftest import (
+    FIXTURE_PACKAGES,
+    ROOT,
+    STACK_FILES,
+    one,
+    run_config,
+    stack_config,
+    stack_result,
+)
 
 TAG_KEYS = {"project", "stack", "environment", "owner", "cost-centre"}
 BUCKET = "aws:s3/bucket:Bucket"
@@ -23,26 +31,24 @@ OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 MODEL = "aws:sagemaker/model:Model"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+ENDPOINT = "pulumi-python:dynamic/sagemaker:Endpoint"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TARGET = "aws:appautoscaling/target:Target"
 POLICY = "aws:appautoscaling/policy:Policy"
 TOPIC = "aws:sns/topic:Topic"
 KEY = "aws:kms/key:Key"
-
-
-@cache
-def _stack_result(name: str):
-    return run_config(stack_config(name), stack=name)
-
-
-def one(result, token):
-    found = result.by_type(token)
-    assert len(found) == 1, f"{token}: {len(found)} found"
-    return found[0]["inputs"]
-
-
+REPO = "aws:ecr/repository:Repository"
+IMAGE = "docker-build:index:Image"
+UPLOAD = "pulumi-python:dynamic/weights:Upload"
+MANIFEST = json.loads((FIXTURE_PACKAGES / "sagemaker" / "manifest.json").read_text())
 STACKS = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]
+
+
+def aws_only(name: str) -> dict:
+    config = copy.deepcopy(stack_config(name))
+    config["genai-endpoints:gcp"] = {"enabled": False}
+    config["genai-endpoints:azure"] = {"enabled": False}
+    return config
 
 
 def test_the_repo_has_the_three_example_stacks():
@@ -58,39 +64,51 @@ def test_project_file():
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_stack_runs_and_exports_outputs(stack):
-    result = _stack_result(stack)
+def test_stack_runs_and_exports_the_contract_outputs(stack):
+    result = stack_result(stack)
     assert result.by_type("genai-endpoints:aws:SageMakerEndpoint")
     aws = result.outputs["aws"]
-    for key in ("endpoint_name", "endpoint_arn", "region", "mode", "invoke"):
+    for key in ("endpoint_name", "region", "mode", "bucket", "instance_type", "invoke"):
         assert aws[key], key
     assert aws["endpoint_arn"].startswith("arn:aws:sagemaker:")
     assert 0 <= aws["usd_per_hour_min"] <= aws["usd_per_hour_max"]
+    assert aws["model_id"] == MANIFEST["model"]["id"]
+    assert aws["model_revision"] == MANIFEST["model"]["revision"]
     assert "invoke-endpoint" in aws["invoke"]
     assert result.outputs["environment"] == stack
+    if aws["mode"] == "async":
+        bucket = aws["bucket"]
+        assert aws["async_input_uri"] == f"s3://{bucket}/async/inputs/"
+        assert aws["async_output_uri"] == f"s3://{bucket}/async/outputs/"
+        assert aws["async_failure_uri"] == f"s3://{bucket}/async/failures/"
+        assert aws["success_topic_arn"].startswith("arn:aws:sns:")
+        assert aws["error_topic_arn"].startswith("arn:aws:sns:")
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_encryption_at_rest(stack):
-    result = _stack_result(stack)
+    result = stack_result(stack)
     rule = one(result, SSE)["rules"][0]
     assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     assert rule["bucketKeyEnabled"] is True
-    for obj in result.by_type(OBJECT):
-        assert obj["inputs"]["serverSideEncryption"] == "aws:kms"
     for topic in result.by_type(TOPIC):
         assert topic["inputs"]["kmsMasterKeyId"]
     kms_key = stack_config(stack)["genai-endpoints:aws"].get("kmsKey", "aws-managed")
+    repo = one(result, REPO)
+    (enc,) = repo["encryptionConfigurations"]
     if kms_key == "create":
         assert one(result, KEY)["enableKeyRotation"] is True
         assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].startswith(
             "arn:aws:kms"
         )
+        assert enc["encryptionType"] == "KMS" and enc["kmsKey"].startswith("arn:aws:kms")
+    else:
+        assert enc["encryptionType"] == "AES256"
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_bucket_is_private_versioned_and_tls_only(stack):
-    result = _stack_result(stack)
+    result = stack_result(stack)
     pab = one(result, PAB)
     assert all(
         pab[k] is True
@@ -110,14 +128,100 @@ def test_bucket_is_private_versioned_and_tls_only(stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
+def test_registry_is_immutable_scanned_and_the_image_is_pushed_by_digest(stack):
+    result = stack_result(stack)
+    repo = one(result, REPO)
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    image = next(r for r in result.by_type(IMAGE) if r["name"] == "sagemaker-image")
+    inputs = image["inputs"]
+    (export,) = inputs["exports"]
+    assert export["registry"]["pushByDigest"] is True and export["registry"]["push"] is True
+    assert export["registry"]["names"] == [
+        f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{repo['name']}"
+    ]
+    assert inputs["platforms"] == ["linux/amd64"] and inputs["buildOnPreview"] is False
+    assert inputs["dockerfile"]["location"].endswith("runtime/Dockerfile")
+    (registry,) = inputs["registries"]
+    assert registry["address"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    assert registry["username"] == "AWS"
+    assert "registries" in image["secret_inputs"]  # the ECR token is kept secret
+    assert "sagemaker-registry" in image["depends_on"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_model_names_the_image_by_digest_and_the_weights_prefix(stack):
+    result = stack_result(stack)
+    container = one(result, MODEL)["primaryContainer"]
+    repo = one(result, REPO)["name"]
+    image, _, digest = container["image"].partition("@")
+    assert image.endswith(f".amazonaws.com/{repo}") and len(digest) == len("sha256:") + 64
+    assert container["image"] == result.outputs["aws"]["image"]
+    (source,) = container["modelDataSource"]["s3DataSources"]
+    assert source["s3DataType"] == "S3Prefix" and source["compressionType"] == "None"
+    bucket = result.outputs["aws"]["bucket"]
+    assert source["s3Uri"] == f"s3://{bucket}/{MANIFEST['weights']['key_prefix']}"
+    assert "modelDataUrl" not in container
+    assert not result.by_type(OBJECT)  # no file passes through Pulumi's asset hashing
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_container_environment_follows_the_runtime_contract(stack):
+    env = one(stack_result(stack), MODEL)["primaryContainer"]["environment"]
+    assert env["GENAI_CONTRACT"] == "sagemaker"
+    assert env["GENAI_MODEL_ID"] == MANIFEST["model"]["id"]
+    assert env["GENAI_WEIGHTS_DIGEST"] == MANIFEST["weights"]["digest"]
+    assert not any(k.startswith("SAGEMAKER_") for k in env)  # no toolkit, nothing reads them
+    budget = int(env["GENAI_QUEUE_TIMEOUT_S"]) + int(env["GENAI_REQUEST_TIMEOUT_S"])
+    limit = 3600 if env["GENAI_MODE"] == "async" else 60
+    assert budget < limit  # the server answers before SageMaker cuts the request off
+
+
+def test_a_package_cannot_stretch_the_real_time_timeout(tmp_path):
+    from tests.infra.conftest import edit_manifest, make_package
+
+    pkg = make_package(tmp_path)
+    edit_manifest(
+        pkg,
+        "sagemaker",
+        lambda m: m["runtime"]["env"].update(
+            GENAI_REQUEST_TIMEOUT_S="3600", GENAI_CONTRACT="vertex", EXTRA="kept"
+        ),
+    )
+    result = run_config(aws_only("staging"), stack="staging", package_dir=pkg)
+    env = one(result, MODEL)["primaryContainer"]["environment"]
+    assert int(env["GENAI_REQUEST_TIMEOUT_S"]) < 60 and env["GENAI_CONTRACT"] == "sagemaker"
+    assert env["EXTRA"] == "kept"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_up_orders_storage_upload_model_endpoint(stack):
+    result = stack_result(stack)
+    upload = result.named("sagemaker-weights")
+    assert upload["type"] == UPLOAD
+    assert {"sagemaker-bucket", "sagemaker-bucket-sse", "sagemaker-bucket-tls-only"} <= set(
+        upload["depends_on"]
+    )
+    inputs = upload["inputs"]
+    assert inputs["store"]["kind"] == "s3" and inputs["store"]["region"] == "us-east-1"
+    assert inputs["key_prefix"] == MANIFEST["weights"]["key_prefix"]
+    assert inputs["files"] == MANIFEST["weights"]["files"]  # the list, never the bytes
+    model = result.named("sagemaker-model")
+    assert {"sagemaker-weights", "sagemaker-image", "sagemaker-role-policy"} <= set(
+        model["depends_on"]
+    )
+    endpoint = result.named("sagemaker-endpoint")
+    assert "sagemaker-config" in endpoint["depends_on"]
+    assert "sagemaker-model" in result.named("sagemaker-config")["depends_on"]
+    assert "sagemaker-endpoint" in result.named("sagemaker-scaling-target")["depends_on"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_iam_is_scoped_to_arns(stack):
-    result = _stack_result(stack)
-    bucket = one(result, BUCKET)
-    bucket_arn = f"arn:aws:s3:::{bucket.get('bucket') or 'sagemaker-bucket-bucket-0123abcd'}"
+    result = stack_result(stack)
+    bucket_arn = f"arn:aws:s3:::{result.outputs['aws']['bucket']}"
     policy = json.loads(one(result, ROLE_POLICY)["policy"])
-    manifest_prefix = json.loads(
-        (ROOT / "tests/infra/fixtures/packages/sagemaker/manifest.json").read_text()
-    )["weights"]["key_prefix"]
+    prefix = MANIFEST["weights"]["key_prefix"]
     for st in policy["Statement"]:
         assert st["Effect"] == "Allow"
         actions = st["Action"]
@@ -129,10 +233,9 @@ def test_iam_is_scoped_to_arns(stack):
             assert res == "*" or res.startswith("arn:aws:"), res
         if "s3:GetObject" in actions:
             for res in st["Resource"]:
-                assert res.startswith(
-                    (f"{bucket_arn}/{manifest_prefix}", f"{bucket_arn}/async/inputs/")
-                )
+                assert res.startswith((f"{bucket_arn}/{prefix}", f"{bucket_arn}/async/inputs/"))
         if "s3:PutObject" in actions:
+            assert "s3:AbortMultipartUpload" in actions  # large async results are multipart
             for res in st["Resource"]:
                 assert res.startswith(
                     (
@@ -141,8 +244,10 @@ def test_iam_is_scoped_to_arns(stack):
                         f"{bucket_arn}/data-capture/",
                     )
                 ), res
-        if "sns:Publish" in actions:
-            assert all(r.startswith("arn:aws:sns:") for r in st["Resource"])
+        if "ecr:BatchGetImage" in actions:
+            assert st["Resource"] == [
+                f"arn:aws:ecr:us-east-1:123456789012:repository/{one(result, REPO)['name']}"
+            ]
     actions = {a for st in policy["Statement"] for a in st["Action"]}
     assert {"s3:GetObject", "logs:PutLogEvents", "ecr:BatchGetImage"} <= actions
     assert not {"s3:DeleteObject", "iam:PassRole", "s3:PutBucketPolicy"} & actions
@@ -157,7 +262,7 @@ def _accepts_tags(token: str) -> bool:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_taggable_resource_is_tagged(stack):
-    result = _stack_result(stack)
+    result = stack_result(stack)
     checked = 0
     for r in result.resources:
         if not r["type"].startswith("aws:") or not _accepts_tags(r["type"]):
@@ -167,11 +272,12 @@ def test_every_taggable_resource_is_tagged(stack):
         assert tags["stack"] == stack and tags["owner"] and tags["cost-centre"]
         checked += 1
     assert checked >= 10
+    assert set(one(result, ENDPOINT)["tags"]) >= TAG_KEYS
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_autoscaling_bounds_match_config(stack):
-    result = _stack_result(stack)
+    result = stack_result(stack)
     aws = stack_config(stack)["genai-endpoints:aws"]
     target = one(result, TARGET)
     assert target["minCapacity"] == aws["minInstances"]
@@ -187,7 +293,7 @@ def test_autoscaling_bounds_match_config(stack):
 
 
 def test_dev_scales_to_zero_with_async_and_a_wake_up_step():
-    result = _stack_result("dev")
+    result = stack_result("dev")
     assert result.outputs["aws"]["mode"] == "async"
     assert result.outputs["aws"]["usd_per_hour_min"] == 0
     policies = {p["name"]: p["inputs"] for p in result.by_type(POLICY)}
@@ -198,50 +304,78 @@ def test_dev_scales_to_zero_with_async_and_a_wake_up_step():
     assert wake["inputs"]["alarmActions"], "the step policy must be the alarm's action"
 
 
+def test_async_invocations_get_the_full_hour():
+    aws = stack_result("dev").outputs["aws"]
+    assert aws["async_invocation_timeout_s"] == 3600  # InvokeEndpointAsync: 900 s unless told
+    assert "--invocation-timeout-seconds 3600" in aws["invoke"]
+
+
 def test_realtime_stacks_track_invocations_per_instance():
     for stack in ("staging", "prod"):
-        (policy,) = _stack_result(stack).by_type(POLICY)
+        (policy,) = stack_result(stack).by_type(POLICY)
         spec = policy["inputs"]["targetTrackingScalingPolicyConfiguration"]
         assert spec["predefinedMetricSpecification"]["predefinedMetricType"] == (
             "SageMakerVariantInvocationsPerInstance"
         )
 
 
-def test_prod_is_blue_green_with_alarm_rollback_private_and_keyed():
-    result = _stack_result("prod")
+def test_prod_is_blue_green_in_whole_instances_rolls_back_on_5xx_and_latency_only():
+    result = stack_result("prod")
     endpoint = one(result, ENDPOINT)
-    bg = endpoint["deploymentConfig"]["blueGreenUpdatePolicy"]
-    assert bg["trafficRoutingConfiguration"]["type"] in ("LINEAR", "CANARY")
+    bg = endpoint["deployment_config"]["BlueGreenUpdatePolicy"]
+    routing = bg["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "LINEAR"
+    assert routing["LinearStepSize"] == {"Type": "INSTANCE_COUNT", "Value": 1}
+    assert 600 <= bg["MaximumExecutionTimeoutInSeconds"] <= 28800
     rollback = {
-        a["alarmName"] for a in endpoint["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]
+        a["AlarmName"] for a in endpoint["deployment_config"]["AutoRollbackConfiguration"]["Alarms"]
     }
     alarms = {a["inputs"]["name"]: a["inputs"] for a in result.by_type(ALARM)}
     assert rollback <= set(alarms)
-    metrics = {alarms[n]["metricName"] for n in rollback}
-    assert {"Invocation5XXErrors", "Invocation4XXErrors", "ModelLatency"} <= metrics
+    assert {alarms[n]["metricName"] for n in rollback} == {"Invocation5XXErrors", "ModelLatency"}
+    assert any(a["metricName"] == "Invocation4XXErrors" for a in alarms.values())  # alerts only
+    topic = stack_config("prod")["genai-endpoints:aws"]["alarms"]["topicArn"]
+    for a in alarms.values():
+        assert a["alarmActions"] == [topic] and a["okActions"] == [topic]
     model = one(result, MODEL)
     assert model["vpcConfig"]["subnets"] and model["vpcConfig"]["securityGroupIds"]
+    assert model["enableNetworkIsolation"] is True  # nothing is installed at start
     assert result.by_type(KEY)
-    assert result.outputs["aws"]["max_instances"] >= 4
     assert one(result, CONFIG)["dataCaptureConfig"]["enableCapture"] is True
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_model_references_weights_prefix_and_code_sits_inside_it(stack):
-    result = _stack_result(stack)
-    model = one(result, MODEL)
-    container = model["primaryContainer"]
-    (source,) = container["modelDataSource"]["s3DataSources"]
-    assert source["s3DataType"] == "S3Prefix" and source["compressionType"] == "None"
-    prefix = source["s3Uri"].split("/", 3)[3]
-    assert prefix.startswith("models/") and prefix.endswith("/")
-    keys = {o["inputs"]["key"] for o in result.by_type(OBJECT)}
-    assert f"{prefix}code/inference.py" in keys
-    assert all(k.startswith(f"{prefix}code/") for k in keys)  # no weights pass through Pulumi
-    env = container["environment"]
-    assert env["SAGEMAKER_PROGRAM"] == "inference.py"
-    assert env["GENAI_CODE_DIGEST"] and env["SAGEMAKER_MODEL_SERVER_TIMEOUT"]
-    assert "modelDataUrl" not in container
+def test_pulumi_up_waits_for_the_worst_case_rollout(stack):
+    from infra.aws.config import plan as aws_plan
+    from infra.config import StackSettings
+
+    result = stack_result(stack)
+    endpoint = one(result, ENDPOINT)
+    bg = endpoint["deployment_config"]["BlueGreenUpdatePolicy"]
+    config = stack_config(stack)
+    settings = StackSettings.model_validate(
+        {
+            k.split(":")[1]: v
+            for k, v in config.items()
+            if k.split(":")[1] in ("package", "task", "tags", "aws", "environment")
+        }
+    )
+    plan = aws_plan(settings, stack, ROOT / "tests/infra/fixtures/project", FIXTURE_PACKAGES)
+    wait = bg["TrafficRoutingConfiguration"]["WaitIntervalInSeconds"]
+    assert bg["MaximumExecutionTimeoutInSeconds"] >= plan.rollout.worst_s
+    assert bg["MaximumExecutionTimeoutInSeconds"] > wait + bg["TerminationWaitInSeconds"]
+    # the dynamic resource waits for InService longer than SageMaker may take (not 60 min)
+    assert endpoint["wait_s"] >= bg["MaximumExecutionTimeoutInSeconds"] + plan.rollout.provision_s
+    if stack == "prod":
+        assert endpoint["wait_s"] > 3600
+
+
+def test_staging_canary_is_one_whole_instance_of_two():
+    endpoint = one(stack_result("staging"), ENDPOINT)
+    routing = endpoint["deployment_config"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "CANARY"
+    assert routing["CanarySize"] == {"Type": "INSTANCE_COUNT", "Value": 1}
+    assert stack_config("staging")["genai-endpoints:aws"]["minInstances"] >= 2
 
 
 def test_video_defaults_to_async_with_full_wiring(dev_config, video_package):
@@ -256,8 +390,7 @@ def test_video_defaults_to_async_with_full_wiring(dev_config, video_package):
     out = cfg["asyncInferenceConfig"]["outputConfig"]
     assert out["s3OutputPath"].endswith("/async/outputs/")
     assert out["s3FailurePath"].endswith("/async/failures/")
-    topics = {t["name"] for t in result.by_type(TOPIC)}
-    assert len(topics) == 2
+    assert len(result.by_type(TOPIC)) == 2
     note = out["notificationConfig"]
     assert note["successTopic"].startswith("arn:aws:sns:") and note["errorTopic"]
     assert note["successTopic"] != note["errorTopic"]
@@ -272,28 +405,15 @@ def test_video_defaults_to_async_with_full_wiring(dev_config, video_package):
     publish = next(s for s in policy_doc["Statement"] if s["Action"] == ["sns:Publish"])
     assert len(publish["Resource"]) == 2
     env = one(result, MODEL)["primaryContainer"]["environment"]
-    assert env["GENAI_MODE"] == "async" and env["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "3600"
+    assert env["GENAI_MODE"] == "async" and int(env["GENAI_REQUEST_TIMEOUT_S"]) > 3000
 
 
 def test_secret_hub_token_is_accepted_and_passed_as_secret(dev_config):
     config = dict(dev_config)
     config["genai-endpoints:hubToken"] = {"secure": "v1:AAAAencrypted"}
+    config["genai-endpoints:gcp"] = {"enabled": False}
+    config["genai-endpoints:azure"] = {"enabled": False}
     result = run_config(config)
     (model,) = result.by_type(MODEL)
     assert model["inputs"]["primaryContainer"]["environment"]["HF_TOKEN"] == "[secret]"
     assert model["secret_inputs"] == ["primaryContainer"]  # encrypted in state, never plain
-
-
-def test_deploy_endpoint_false_creates_storage_and_role_only(dev_config):
-    config = copy.deepcopy(dev_config)
-    config["genai-endpoints:aws"]["deployEndpoint"] = False
-    result = run_config(config)
-    assert result.by_type(BUCKET) and result.by_type(ROLE_POLICY) and result.by_type(OBJECT)
-    assert not result.by_type(MODEL) and not result.by_type(ENDPOINT)
-
-
-def test_code_lands_where_the_container_loads_it():
-    from infra.aws.endpoint import code_key_prefix
-
-    assert code_key_prefix("model", "model/code", "models/abc/") == "models/abc/code/"
-    assert code_key_prefix("model", "code", "models/abc/") == "models/abc/code/"

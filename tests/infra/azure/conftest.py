@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 
 from tests.infra.conftest import FIXTURE_PACKAGES, run_config, stack_config
@@ -21,44 +20,22 @@ ROLE = "azure-native:authorization:RoleAssignment"
 
 
 class Graph:
-    """Every resource's parent and depends_on, as the program declared them."""
+    """Every resource's parent, dependencies (explicit and through its inputs),
+    ignore_changes and retain_on_delete, as the synth run recorded them."""
 
-    def __init__(self) -> None:
-        self.parent: dict[str, str | None] = {}
-        self.depends_on: dict[str, set[str]] = {}
-        self.ignore_changes: dict[str, list[str]] = {}
-        self.retain: dict[str, bool] = {}
-
-    def record(self, args: pulumi.ResourceTransformationArgs):
-        opts = args.opts or pulumi.ResourceOptions()
-        deps = opts.depends_on or []
-        deps = deps if isinstance(deps, list) else [deps]
-        self.parent[args.name] = getattr(opts.parent, "_name", None)
-        self.depends_on[args.name] = {d._name for d in deps}
-        self.ignore_changes[args.name] = list(opts.ignore_changes or [])
-        self.retain[args.name] = bool(opts.retain_on_delete)
-        return None
+    def __init__(self, result) -> None:
+        self.parent = {r["name"]: r["parent"] for r in result.resources}
+        self.depends_on = {r["name"]: set(r["depends_on"]) for r in result.resources}
+        self.ignore_changes = {r["name"]: r["ignore_changes"] for r in result.resources}
+        self.retain = {r["name"]: r["retain_on_delete"] for r in result.resources}
 
 
 def run_with_graph(
     config: dict[str, Any], *, stack: str = "test", package_dir: Path | None = FIXTURE_PACKAGES
 ):
-    """``run_config`` plus the declared graph (a stack transformation sees every options)."""
-    import infra.__main__ as program
-
-    graph = Graph()
-    original = program.main
-
-    def main(project_dir=None, pkg=None):
-        pulumi.runtime.register_stack_transformation(graph.record)
-        original(project_dir, pkg)
-
-    program.main = main
-    try:
-        result = run_config(config, stack=stack, package_dir=package_dir)
-    finally:
-        program.main = original
-    return result, graph
+    """``run_config`` plus the declared graph."""
+    result = run_config(config, stack=stack, package_dir=package_dir)
+    return result, Graph(result)
 
 
 def azure_only(name: str = "staging", **azure: Any) -> dict[str, Any]:

@@ -52,6 +52,46 @@ def _error(config, **kw) -> str:
             "Input should be less than or equal to 50",
         ),
         ({"deployments": [{"name": "b", "traffic": 100}]}, "azure.deployments.0.name='b'"),
+        ({"deployments": [{"name": "ab--", "traffic": 100}]}, "azure.deployments.0.name='ab--'"),
+        ({"deployments": [{"name": "blue-", "traffic": 100}]}, "deployments.0.name='blue-'"),
+        ({"endpointName": "my--endpoint"}, "azure.endpointName='my--endpoint'"),
+        ({"endpointName": "x" * 33}, "azure.endpointName='xxxx"),
+        (
+            {"deployments": [{"name": "blue", "traffic": 100, "instanceCount": 51}]},
+            "azure.deployments.0.instanceCount=51: Input should be less than or equal to 50",
+        ),
+        ({"instanceCount": 100}, "azure.instanceCount=100: Input should be less than or equal"),
+        ({"autoscale": {"max": 60}}, "azure.autoscale.max=60: Input should be less than or equal"),
+        (
+            {
+                "autoscale": {
+                    "rules": [
+                        {
+                            "metric": "GpuUtilizationPercentage",
+                            "operator": "GreaterThan",
+                            "threshold": 70,
+                            "windowMinutes": 4,
+                            "direction": "Increase",
+                        }
+                    ]
+                }
+            },
+            "azure.autoscale.rules.0.windowMinutes=4: Input should be greater than or equal to 5",
+        ),
+        (
+            {"publicNetworkAccess": "Disabled"},
+            "azure.publicNetworkAccess='Disabled': `pulumi up` uploads the weights",
+        ),
+        (
+            {"publicNetworkAccess": "Disabled", "deployerIpRanges": ["10.0.0.0/8"]},
+            "azure.deployerIpRanges=['10.0.0.0/8']: '10.0.0.0/8': allowed: public IPv4",
+        ),
+        (
+            {"deployerIpRanges": ["203.0.113.7/32"]},
+            "only used with publicNetworkAccess 'Disabled'",
+        ),
+        ({"alarms": {"emails": ["oncall"]}}, "'oncall' is not an e-mail address"),
+        ({"deployEndpoint": False}, "unknown key genai-endpoints:azure.deployEndpoint"),
         ({"deployments": []}, "allowed: 1 to 20 deployments"),
         ({"autoscale": {"min": 3, "max": 2}}, "azure.autoscale.min=3: must be ≤"),
         ({"autoscale": {"min": 0, "max": 2}}, "cannot scale to zero; allowed: ≥ 1"),
@@ -121,18 +161,26 @@ def test_deployment_override_instance_type_is_checked():
     assert "azure.deployments[1].instanceType='nope'" in msg
 
 
-def test_missing_manifest_and_missing_conda(tmp_path):
+def test_missing_manifest(tmp_path):
     msg = _error(azure_only(), package_dir=tmp_path / "nowhere")
     assert "no azureml manifest" in msg
-    pkg = azure_package(tmp_path)
-    (pkg / "azureml" / "environment" / "conda.yaml").unlink()
-    assert "no environment/conda.yaml" in _error(azure_only(), package_dir=pkg)
 
 
-def test_stale_code_file(tmp_path):
+def test_changed_weights_file(tmp_path):
     pkg = azure_package(tmp_path)
-    (pkg / "azureml" / "code" / "score.py").write_text("changed\n")
+    (pkg / "azureml" / "model" / "genai_package.json").write_text("changed\n")
     assert "rebuild the package" in _error(azure_only(), package_dir=pkg)
+
+
+def test_private_networking_is_deployable_from_inside_the_vnet():
+    from tests.infra.azure.conftest import run_with_graph
+
+    config = azure_only(
+        "prod", deployerIpRanges=[], deployFromPrivateNetwork=True, publicNetworkAccess="Disabled"
+    )
+    result, _ = run_with_graph(config, stack="prod")
+    account = result.by_type("azure-native:storage:StorageAccount")[0]["inputs"]
+    assert account["publicNetworkAccess"] == "Disabled" and "networkRuleSet" not in account
 
 
 def test_task_not_in_package():

@@ -2,8 +2,10 @@
 
 Needs Azure credentials (``DefaultAzureCredential``: ``az login``, environment or managed
 identity), the Pulumi CLI on PATH with the azure-native plugin, ``ARM_SUBSCRIPTION_ID``, GPU
-quota for ``GENAI_LIVE_AZURE_SKU`` (default Standard_NC4as_T4_v3), and a built package for the
-tiny model (``GENAI_LIVE_PACKAGE``: folder holding ``azureml/manifest.json``). Costs GPU time.
+quota for ``GENAI_LIVE_AZURE_SKU`` (default Standard_NC4as_T4_v3), a built package for the
+tiny model (``GENAI_LIVE_PACKAGE``: folder holding ``azureml/manifest.json``), and Docker with
+BuildKit or ``GENAI_LIVE_RUNTIME_AZURE`` (an image pinned by digest the workspace can pull).
+One `pulumi up` uploads the weights, pushes the image and deploys. Costs GPU time.
 Run: ``pytest -m live tests/infra/azure/test_live.py``.
 """
 
@@ -16,7 +18,7 @@ import subprocess
 
 import pytest
 
-from tests.infra.conftest import ROOT
+from tests.infra.conftest import ROOT, can_build_or_has_image, live_runtime
 
 
 def _azure_credentials() -> bool:
@@ -37,6 +39,9 @@ pytestmark = [
         reason="GENAI_LIVE_PACKAGE and ARM_SUBSCRIPTION_ID not set",
     ),
     pytest.mark.skipif(not _azure_credentials(), reason="no Azure credentials"),
+    pytest.mark.skipif(
+        not can_build_or_has_image("azure"), reason="no Docker and no GENAI_LIVE_RUNTIME_AZURE"
+    ),
 ]
 
 
@@ -60,7 +65,6 @@ def test_deploy_invoke_destroy_azure(tmp_path):
         "instanceType": os.environ.get("GENAI_LIVE_AZURE_SKU", "Standard_NC4as_T4_v3"),
         "autoscale": {"enabled": False},
         "alarms": {"enabled": False},
-        "deployEndpoint": False,
     }
     base = {
         "genai-endpoints:package": auto.ConfigValue(package),
@@ -69,23 +73,11 @@ def test_deploy_invoke_destroy_azure(tmp_path):
         "genai-endpoints:aws": auto.ConfigValue(json.dumps({"enabled": False})),
         "genai-endpoints:gcp": auto.ConfigValue(json.dumps({"enabled": False})),
     }
+    if live_runtime("azure"):
+        base["genai-endpoints:runtime"] = auto.ConfigValue(json.dumps(live_runtime("azure")))
     try:
         stack.set_all_config({**base, "genai-endpoints:azure": auto.ConfigValue(json.dumps(azure))})
-        out = stack.up(on_output=print).outputs["azure"].value
-        subprocess.run(
-            [
-                "genai-endpoints",
-                "upload",
-                "--package",
-                f"{package}/azureml",
-                "--to",
-                out["datastore_uri"],
-            ],
-            check=True,
-        )
-        azure["deployEndpoint"] = True
-        stack.set_config("genai-endpoints:azure", auto.ConfigValue(json.dumps(azure)))
-        out = stack.up(on_output=print).outputs["azure"].value
+        out = stack.up(on_output=print).outputs["azure"].value  # one `pulumi up`
         keys = subprocess.run(
             [
                 "az",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
 from functools import cache
 
 import pytest
 
-from infra.azure.config import CODE_CONTAINER, REQUEST_TIMEOUT_MAX_MS
+from infra.azure.config import PACKAGES_CONTAINER, REQUEST_TIMEOUT_MAX_MS
 from infra.azure.endpoint import ROLES
 from tests.infra.azure.conftest import (
     AZ,
@@ -17,10 +18,17 @@ from tests.infra.azure.conftest import (
     ENDPOINT,
     ROLE,
     TRAFFIC,
+    Graph,
     azure_only,
     run_with_graph,
 )
-from tests.infra.conftest import FIXTURE_PACKAGES, STACK_FILES, run_config, stack_config
+from tests.infra.conftest import (
+    FIXTURE_PACKAGES,
+    STACK_FILES,
+    run_config,
+    stack_config,
+    stack_result,
+)
 
 TAG_KEYS = {"project", "stack", "environment", "owner", "cost-centre"}
 AZURE_STACKS = [
@@ -35,7 +43,8 @@ MANIFEST = json.loads((FIXTURE_PACKAGES / "azureml" / "manifest.json").read_text
 
 @cache
 def _run(stack: str):
-    return run_with_graph(stack_config(stack), stack=stack)
+    result = stack_result(stack)
+    return result, Graph(result)
 
 
 def _all(result, token):
@@ -64,8 +73,11 @@ def test_stack_runs_and_exports_azure_outputs(stack):
     assert 3 <= len(name) <= 32 and name[0].isalpha()
     assert az["auth_mode"] == {"key": "Key", "aadToken": "AADToken"}[cfg["authMode"]]
     assert 0 < az["usd_per_hour_min"] <= az["usd_per_hour_max"]
-    assert az["upload"].startswith("genai-endpoints upload --package ")
-    assert "/datastores/genai_packages" in az["upload"]
+    assert az["subscription_id"] == "00000000-0000-0000-0000-000000000000"
+    assert az["resource_group"] and az["workspace"]
+    assert az["model_id"] == MANIFEST["model"]["id"]
+    assert az["model_revision"] == MANIFEST["model"]["revision"]
+    assert az["datastore_uri"].endswith("/datastores/genai_packages")
     assert _one(result, ENDPOINT)["properties"]["authMode"] == az["auth_mode"]
 
 
@@ -89,11 +101,7 @@ def test_every_taggable_azure_resource_is_tagged(stack):
         elif "tags" in (r["inputs"].get("properties") or {}):  # assets and datastores
             tags = r["inputs"]["properties"]["tags"]
         else:
-            assert r["type"] in (
-                "azure-native:storage:Blob",
-                "azure-native:storage:BlobContainer",
-                ROLE,
-            ), r["type"]
+            assert r["type"] in ("azure-native:storage:BlobContainer", ROLE), r["type"]
             continue
         assert tags and set(tags) >= TAG_KEYS, (r["type"], r["name"], tags)
         assert tags["stack"] == stack and tags["owner"] and tags["cost-centre"]
@@ -111,8 +119,24 @@ def test_public_network_access_follows_config(stack):
         == access
     )
     assert _one(result, ENDPOINT)["properties"]["publicNetworkAccess"] == access
-    assert _one(result, "azure-native:storage:StorageAccount")["publicNetworkAccess"] == access
-    assert _one(result, "azure-native:containerregistry:Registry")["publicNetworkAccess"] == access
+    storage_account = _one(result, "azure-native:storage:StorageAccount")
+    registry = _one(result, "azure-native:containerregistry:Registry")
+    allow = cfg.get("deployerIpRanges") or []
+    if allow:  # closed to everyone but the deploying runner (the upload, the image push)
+        assert storage_account["publicNetworkAccess"] == "Enabled"
+        rules = storage_account["networkRuleSet"]
+        assert rules["defaultAction"] == "Deny"
+        assert [r["iPAddressOrRange"] for r in rules["ipRules"]] == [
+            r.removesuffix("/32") for r in allow
+        ]
+        assert registry["publicNetworkAccess"] == "Enabled"
+        assert registry["networkRuleSet"]["defaultAction"] == "Deny"
+        assert [r["iPAddressOrRange"] for r in registry["networkRuleSet"]["ipRules"]] == allow
+        assert registry["sku"] == {"name": "Premium"}
+    else:
+        assert storage_account["publicNetworkAccess"] == access
+        assert registry["publicNetworkAccess"] == access
+        assert "networkRuleSet" not in registry
     vault = _one(result, "azure-native:keyvault:Vault")["properties"]
     assert vault["publicNetworkAccess"] == access and vault["enableRbacAuthorization"] is True
     account = _one(result, "azure-native:storage:StorageAccount")
@@ -152,16 +176,27 @@ def test_probes_timeouts_and_concurrency(stack):
         assert ready["failureThreshold"] * secs(ready["period"]) >= load
         # a probe stuck behind one full-length request does not kill the container
         assert live["failureThreshold"] * secs(live["period"]) >= timeout_ms / 1000
-        assert p["codeConfiguration"]["scoringScript"] == "score.py"
+        assert "codeConfiguration" not in p  # a custom container: no scoring script
         assert p["scaleSettings"] == {"scaleType": "Default"}
+        assert env["GENAI_CONTRACT"] == "azureml"
+        assert env["GENAI_WEIGHTS_DIGEST"] == MANIFEST["weights"]["digest"]
+
+
+ENDPOINT_ROLES = {k: v for k, v in ROLES.items() if k != "Storage Blob Data Contributor"}
+DEPLOYER = "azureml-deployer-writes-packages"
 
 
 @pytest.mark.parametrize("stack", AZURE_STACKS)
 def test_role_assignments_are_least_privilege(stack):
     result, _ = _run(stack)
-    roles = _all(result, ROLE)
-    by_role = {r["roleDefinitionId"].rsplit("/", 1)[1]: r for r in roles}
-    assert set(by_role) == set(ROLES.values())  # AcrPull, Blob Data Reader, Metrics Writer
+    roles = [r for r in result.by_type(ROLE) if r["name"] != DEPLOYER]
+    identity = stack_config(stack)[AZ].get("identity", {}).get("type", "SystemAssigned")
+    if identity == "SystemAssigned":
+        # Azure ML grants a system-assigned identity these itself: RoleAssignmentExists
+        assert roles == []
+        return
+    by_role = {r["inputs"]["roleDefinitionId"].rsplit("/", 1)[1]: r["inputs"] for r in roles}
+    assert set(by_role) == set(ENDPOINT_ROLES.values())
     registry = result.by_type("azure-native:containerregistry:Registry")[0]["name"]
     container = result.by_type("azure-native:storage:BlobContainer")[0]["name"]
     workspace = result.by_type("azure-native:machinelearningservices:Workspace")[0]["name"]
@@ -169,11 +204,28 @@ def test_role_assignments_are_least_privilege(stack):
     # the packages container, not the storage account or the group
     assert by_role[ROLES["Storage Blob Data Reader"]]["scope"] == f"{container}-id"
     assert by_role[ROLES["AzureML Metrics Writer (preview)"]]["scope"] == f"{workspace}-id"
-    for r in roles:
+    for r in by_role.values():
         assert r["principalType"] == "ServicePrincipal"
         assert r["roleDefinitionId"].startswith("/subscriptions/")
         assert "/providers/Microsoft.Authorization/roleDefinitions/" in r["roleDefinitionId"]
     assert not result.by_type("azure-native:keyvault:Secret")  # nothing for the endpoint to read
+
+
+@pytest.mark.parametrize("stack", AZURE_STACKS)
+def test_the_deploying_identity_may_write_the_weights_only(stack):
+    result, graph = _run(stack)
+    deployer = result.named(DEPLOYER)["inputs"]
+    assert deployer["roleDefinitionId"].endswith(ROLES["Storage Blob Data Contributor"])
+    assert deployer["principalId"] == "22222222-2222-2222-2222-222222222222"  # the caller
+    container = result.by_type("azure-native:storage:BlobContainer")[0]["name"]
+    assert deployer["scope"] == f"{container}-id"
+    assert DEPLOYER in graph.depends_on["azureml-weights"]
+
+
+def test_system_assigned_identity_gets_no_duplicate_assignments():
+    result, _ = run_with_graph(azure_only("prod", identity={"type": "SystemAssigned"}), stack="p")
+    assert [r["name"] for r in result.by_type(ROLE)] == [DEPLOYER]
+    assert _one(result, ENDPOINT)["identity"] == {"type": "SystemAssigned"}
 
 
 def test_user_assigned_identity_gets_the_roles():
@@ -183,7 +235,7 @@ def test_user_assigned_identity_gets_the_roles():
     endpoint = _one(result, ENDPOINT)
     assert endpoint["identity"]["type"] == "UserAssigned"
     assert endpoint["identity"]["userAssignedIdentities"] == [f"{uai['name']}-id"]
-    roles = _all(result, ROLE)
+    roles = [r["inputs"] for r in result.by_type(ROLE) if r["name"] != DEPLOYER]
     assert len(roles) == 3 and {r["principalId"] for r in roles} == {"uai-principal"}
     assert uai["name"] in graph.depends_on["azureml-endpoint"]
 
@@ -213,7 +265,7 @@ def test_traffic_is_set_only_after_every_deployment_exists(stack):
     }
     deployments = {r["name"] for r in result.by_type(DEPLOYMENT)}
     assert deployments == {f"azureml-deployment-{d['name']}" for d in cfg["deployments"]}
-    roles = {r["name"] for r in result.by_type(ROLE)}
+    roles = {r["name"] for r in result.by_type(ROLE)} - {DEPLOYER}
     for d in deployments:
         assert "azureml-endpoint" in graph.depends_on[d]
         assert roles <= graph.depends_on[d]  # the identity can pull before a deployment starts
@@ -223,8 +275,9 @@ def test_traffic_is_set_only_after_every_deployment_exists(stack):
     assert graph.parent[traffic["name"]] == "azureml"
     t = traffic["inputs"]
     assert t["endpoint_id"] == "azureml-endpoint-id"
+    # as Azure's tools send it: no deployment at 0 %
     assert {k: int(v) for k, v in t["traffic"].items()} == {
-        d["name"]: d.get("traffic", 0) for d in cfg["deployments"]
+        d["name"]: d["traffic"] for d in cfg["deployments"] if d.get("traffic")
     }
     assert {k: int(v) for k, v in t["mirror_traffic"].items()} == {
         d["name"]: d["mirrorTraffic"] for d in cfg["deployments"] if d.get("mirrorTraffic")
@@ -284,50 +337,49 @@ def test_alerts_on_5xx_and_latency(stack):
     assert five["threshold"] == cfg["error5xxPerMinute"]
     if "latencyP90Ms" in cfg:
         assert lat["threshold"] == cfg["latencyP90Ms"]
+    emails = cfg.get("emails") or []
+    groups = result.by_type("azure-native:monitor:ActionGroup")
     for a in alerts.values():
         assert a["scopes"] == ["azureml-endpoint-id"] and a["enabled"] is True
+        if emails:  # somebody is told
+            assert a["actions"] == [{"actionGroupId": f"{groups[0]['name']}-id"}]
+    if emails:
+        (group,) = groups
+        receivers = group["inputs"]["emailReceivers"]
+        assert [r["emailAddress"] for r in receivers] == emails
+        assert len(group["inputs"]["groupShortName"]) <= 12
 
 
 @pytest.mark.parametrize("stack", AZURE_STACKS)
-def test_assets_reference_uploaded_weights_and_pulumi_uploads_only_code(stack):
+def test_assets_reference_the_uploaded_weights_and_the_image_by_digest(stack):
     result, graph = _run(stack)
     prefix = MANIFEST["weights"]["key_prefix"]
     model = _one(result, "azure-native:machinelearningservices:ModelVersion")
     assert model["properties"]["modelUri"].endswith(f"/datastores/genai_packages/paths/{prefix}")
     assert model["properties"]["modelUri"].startswith("azureml://subscriptions/")
-    assert model["version"] == MANIFEST["model"]["digest"][:16]
-    digest = MANIFEST["code"]["digest"]
-    blobs = {b["inputs"]["blobName"] for b in result.by_type("azure-native:storage:Blob")}
-    assert blobs == {f"code/{digest}/{f['path']}" for f in MANIFEST["code"]["files"]}
-    for b in result.by_type("azure-native:storage:Blob"):
-        assert b["inputs"]["containerName"] == CODE_CONTAINER
-        assert b["inputs"]["source"]["file_asset"].startswith("tests/infra/fixtures/")
-    code = _one(result, "azure-native:machinelearningservices:CodeVersion")
-    assert code["properties"]["codeUri"].endswith(f"/{CODE_CONTAINER}/code/{digest}")
-    (code_res,) = result.by_type("azure-native:machinelearningservices:CodeVersion")
-    assert {b["name"] for b in result.by_type("azure-native:storage:Blob")} <= graph.depends_on[
-        code_res["name"]
-    ]
+    assert model["version"] == MANIFEST["weights"]["digest"][:16]
+    upload = result.named("azureml-weights")["inputs"]
+    assert upload["store"]["container"] == PACKAGES_CONTAINER and upload["key_prefix"] == prefix
+    assert "azureml-weights" in graph.depends_on["azureml-model"]
     env = _one(result, "azure-native:machinelearningservices:EnvironmentVersion")
-    assert env["properties"]["image"] == MANIFEST["serving"]["image"]
-    conda = (FIXTURE_PACKAGES / "azureml" / "environment" / "conda.yaml").read_text()
-    assert env["properties"]["condaFile"] == conda
-    for token in ("ModelVersion", "CodeVersion", "EnvironmentVersion"):
+    image = env["properties"]["image"]
+    assert image == result.outputs["azure"]["image"]
+    assert re.fullmatch(r"[a-z0-9]+\.azurecr\.io/genai-runtime@sha256:[0-9a-f]{64}", image)
+    assert env["version"] == image.rsplit("sha256:", 1)[1][:16]  # a new image: a new version
+    assert env["properties"]["inferenceConfig"] == {
+        "livenessRoute": {"path": "/", "port": 5001},
+        "readinessRoute": {"path": "/ready", "port": 5001},
+        "scoringRoute": {"path": "/score", "port": 5001},
+    }
+    assert "condaFile" not in env["properties"] and "build" not in env["properties"]
+    assert not result.by_type("azure-native:machinelearningservices:CodeVersion")
+    assert not result.by_type("azure-native:storage:Blob")
+    for token in ("ModelVersion", "EnvironmentVersion"):
         (r,) = result.by_type(f"azure-native:machinelearningservices:{token}")
         assert graph.retain[r["name"]]  # immutable versions stay for older deployments
     for dep in _all(result, DEPLOYMENT):
         p = dep["properties"]
         assert p["model"] == "azureml-model-id" and p["environmentId"] == "azureml-environment-id"
-        assert p["codeConfiguration"]["codeId"] == "azureml-code-id"
-
-
-def test_deploy_endpoint_false_creates_workspace_and_storage_only():
-    result, _ = run_with_graph(azure_only(deployEndpoint=False), stack="staging")
-    assert result.by_type("azure-native:machinelearningservices:Datastore")
-    assert result.by_type("azure-native:machinelearningservices:Workspace")
-    for token in (ENDPOINT, DEPLOYMENT, TRAFFIC, ROLE, "azure-native:storage:Blob"):
-        assert not result.by_type(token), token
-    assert "genai_packages" in result.outputs["azure"]["upload"]
 
 
 def test_existing_resource_group_is_not_created():

@@ -135,6 +135,14 @@ def test_create_puts_traffic_keeping_the_rest_of_the_endpoint(arm):
     assert cred.scopes == [f"{arm.base}/.default"]
 
 
+def test_zero_weights_are_left_out_as_azures_tools_do(arm):
+    provider = TrafficProvider(credential=FakeCredential(), poll_seconds=0)
+    provider.create(_props(arm, {"blue": 100, "green": 0}, {"green": 0, "shadow": 10}))
+    (put,) = [r for r in arm.requests if r[0] == "PUT"]
+    assert put[2]["properties"]["traffic"] == {"blue": 100}
+    assert put[2]["properties"]["mirrorTraffic"] == {"shadow": 10}
+
+
 def test_update_and_delete(arm):
     provider = TrafficProvider(credential=FakeCredential(), poll_seconds=0)
     old = _props(arm, {"blue": 100, "green": 0})
@@ -147,7 +155,7 @@ def test_update_and_delete(arm):
         "endpoint_id"
     ]
     provider.update(f"{EP}/traffic", old, new)
-    assert arm.endpoint["properties"]["traffic"] == {"blue": 0, "green": 100}
+    assert arm.endpoint["properties"]["traffic"] == {"green": 100}
     provider.delete(f"{EP}/traffic", new)  # zero before the deployments go
     assert arm.endpoint["properties"]["traffic"] == {}
     assert arm.endpoint["properties"]["mirrorTraffic"] == {}

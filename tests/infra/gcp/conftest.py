@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.infra.conftest import STACK_FILES, stack_config
-from tests.infra.gcp.fake_vertex import TOKEN, FakeVertex, serve
+from tests.infra.gcp.fake_vertex import FakeVertex, serve
 
 STACKS = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]
 GCP_ON = {"enabled": True, "project": "genai-test-123456", "region": "us-central1"}
@@ -26,19 +26,23 @@ def gcp_stack_config(name: str) -> dict[str, Any]:
     return config
 
 
-class _Credentials:
-    token = None
+def _credentials(fake: FakeVertex):
+    """google-auth credentials whose refresh asks the fake for its current token."""
+    from google.auth.credentials import Credentials
 
-    def refresh(self, _request) -> None:
-        self.token = TOKEN
+    class FakeCredentials(Credentials):
+        def refresh(self, _request) -> None:
+            self.token = fake.issue_token()
+
+    return FakeCredentials()
 
 
 @pytest.fixture
 def fake_vertex(monkeypatch):
     import google.auth
 
-    monkeypatch.setattr(google.auth, "default", lambda scopes=None: (_Credentials(), "proj"))
     fake = FakeVertex()
+    monkeypatch.setattr(google.auth, "default", lambda scopes=None: (_credentials(fake), "proj"))
     server, base = serve(fake)
     fake.base = base
     yield fake
@@ -70,17 +74,19 @@ def props(fake: FakeVertex, **changes: Any) -> dict[str, Any]:
                 "machineSpec": {
                     "machineType": "g2-standard-8",
                     "acceleratorType": "NVIDIA_L4",
-                    "acceleratorCount": 1,
+                    "acceleratorCount": 1.0,
                 },
-                "minReplicaCount": 1,
-                "maxReplicaCount": 2,
+                # numbers come back from the engine as floats
+                "minReplicaCount": 1.0,
+                "maxReplicaCount": 2.0,
                 "autoscalingMetricSpecs": [],
                 "spot": False,
             },
             "serviceAccount": "sa@proj-test.iam.gserviceaccount.com",
             "disableContainerLogging": False,
         },
-        "traffic_percent": 100,
+        "traffic_percent": 100.0,
+        "inference_timeout": None,
         "predict_url": "https://example/v1/x:predict",
         "timeout_s": 5,
         "poll_s": 0.01,

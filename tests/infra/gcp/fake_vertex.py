@@ -4,7 +4,10 @@ It keeps models, one endpoint's deployed models and traffic split, and long-runn
 operations that finish after ``polls`` reads; side effects land when an operation finishes,
 and ``events`` records them in that order. It enforces the rules the provider relies on:
 traffic splits name deployed models and sum to 100, a model with traffic cannot be
-undeployed, a deployed model cannot be deleted, and every call carries the bearer token.
+undeployed, a deployed model cannot be deleted, a PATCH carries the endpoint's required
+``displayName``, numbers meant as integers are integers (``1.0`` is refused like the API's
+int32 fields refuse it), and every call carries the current bearer token (``rotate_token``
+expires it, as an hour of polling does).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from urllib.parse import urlsplit
 TOKEN = "fake-token-for-tests"
 
 
+class _Integral(float):
+    """A JSON number written with a fraction (``1.0``): the API refuses it for int fields."""
+
+
 class FakeVertex:
     def __init__(self, project: str = "proj-test", region: str = "us-central1") -> None:
         self.project, self.region = project, region
@@ -26,9 +33,14 @@ class FakeVertex:
         self.endpoint_id = "1234567890"
         self.endpoint: dict[str, Any] = {
             "name": f"projects/{self.number}/locations/{region}/endpoints/{self.endpoint_id}",
+            "displayName": "genai-test",
+            "etag": "etag-1",
             "deployedModels": [],
             "trafficSplit": {},
         }
+        self.token = TOKEN
+        self.tokens_issued = 0
+        self.rotate_at: int | None = None  # expire the token once this many requests came
         self.models: dict[str, dict[str, Any]] = {}
         self.ops: dict[str, dict[str, Any]] = {}
         self.events: list[tuple] = []
@@ -42,6 +54,14 @@ class FakeVertex:
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------------ helpers
+
+    def issue_token(self) -> str:
+        self.tokens_issued += 1
+        return self.token
+
+    def rotate_token(self) -> None:
+        """The token the client holds expires: calls with it now get 401."""
+        self.token = f"{TOKEN}-{self.tokens_issued + 1}"
 
     def _op(self, effect, response: dict | None = None, error: str | None = None) -> dict:
         self._n += 1
@@ -94,12 +114,28 @@ class FakeVertex:
             return 200, ep
         if method == "PATCH" and re.fullmatch(ep_re, path):
             assert "updateMask=trafficSplit" in query, query
+            if not body.get("displayName"):
+                return _err(400, "INVALID_ARGUMENT", "Endpoint.display_name is required")
+            if body.get("etag") not in (None, self.endpoint["etag"]):
+                return _err(409, "ABORTED", "etag mismatch")
             split = body["trafficSplit"]
             if sum(split.values()) != 100 or not set(split) <= set(self.deployed_ids()):
                 return _err(400, "INVALID_ARGUMENT", f"bad traffic split {split}")
             self.endpoint["trafficSplit"] = dict(split)
+            self.endpoint["etag"] = f"etag-{len(self.events) + 2}"
             self.events.append(("traffic", dict(split)))
             return 200, self.endpoint
+        if method == "POST" and re.fullmatch(ep_re + ":update", path):
+            wanted = body["endpoint"]
+            if not wanted.get("displayName"):
+                return _err(400, "INVALID_ARGUMENT", "Endpoint.display_name is required")
+            config = wanted.get("clientConnectionConfig")
+
+            def effect():
+                self.endpoint["clientConnectionConfig"] = config
+                self.events.append(("client-connection", config))
+
+            return 200, self._op(effect)
         m = re.fullmatch(ep_re + r":(deployModel|undeployModel|mutateDeployedModel)", path)
         if method == "POST" and m:
             return self._endpoint_verb(m.group(1), body)
@@ -190,6 +226,23 @@ class FakeVertex:
         return 200, self._op(effect)
 
 
+def _integral_floats(value: Any, path: str = "") -> str | None:
+    """The path of the first number sent as ``1.0`` rather than ``1``, else None."""
+    if isinstance(value, _Integral) and float(value).is_integer():
+        return path or "."
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _integral_floats(v, f"{path}.{k}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _integral_floats(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def _err(status: int, code: str, message: str) -> tuple[int, dict]:
     return status, {"error": {"code": status, "status": code, "message": message}}
 
@@ -197,15 +250,22 @@ def _err(status: int, code: str, message: str) -> tuple[int, dict]:
 def serve(fake: FakeVertex) -> tuple[ThreadingHTTPServer, str]:
     class Handler(BaseHTTPRequestHandler):
         def _do(self) -> None:
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                status, payload = _err(401, "UNAUTHENTICATED", "missing or bad token")
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if fake.rotate_at is not None and len(fake.requests) >= fake.rotate_at:
+                fake.rotate_at = None
+                fake.rotate_token()
+            if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                status, payload = _err(401, "UNAUTHENTICATED", "missing or expired token")
             else:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
+                body = json.loads(raw, parse_float=_Integral) if raw else None
                 parts = urlsplit(self.path)
-                with fake.lock:
-                    status, payload = fake.handle(self.command, parts.path, parts.query, body)
+                bad = _integral_floats(body)
+                if bad:
+                    status, payload = _err(400, "INVALID_ARGUMENT", f"not an integer: {bad}")
+                else:
+                    with fake.lock:
+                        status, payload = fake.handle(self.command, parts.path, parts.query, body)
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -90,6 +90,13 @@ def _error(gcp: dict | None = None, drop: tuple[str, ...] = (), **kw) -> str:
             "requestResponseLogging.samplingRate=2: Input should be less than or equal to 1",
         ),
         ({"endpointId": "0123"}, (), "gcp.endpointId='0123': String should match"),
+        ({"deployModel": False}, (), "unknown key genai-endpoints:gcp.deployModel"),
+        (
+            {"requestResponseLogging": {"enabled": True, "bigqueryUri": "bq://other-proj-1.logs"}},
+            (),
+            "requestResponseLogging.bigqueryUri='bq://other-proj-1.logs': the dataset is in "
+            "project 'other-proj-1', which this stack does not manage",
+        ),
     ],
 )
 def test_bad_gcp_config(gcp, drop, expected):

@@ -1,10 +1,11 @@
 """Opt-in: deploy a stack with the Vertex AI component to a real Google Cloud project,
 call the endpoint, destroy it.
 
-Needs Google application-default credentials, the Pulumi CLI on PATH, a built and uploaded
-Vertex package of the tiny model (``GENAI_LIVE_PACKAGE``: folder holding
-``vertex/manifest.json``), and ``GENAI_LIVE_GCP_PROJECT`` plus ``GENAI_LIVE_GCP_BUCKET``
-(the bucket the weights were uploaded to with ``genai-endpoints upload``). Costs GPU-minutes.
+Needs Google application-default credentials, the Pulumi CLI on PATH, a built Vertex package
+of the tiny model (``GENAI_LIVE_PACKAGE``: folder holding ``vertex/manifest.json``),
+``GENAI_LIVE_GCP_PROJECT``, and Docker with BuildKit or ``GENAI_LIVE_RUNTIME_GCP`` (an
+Artifact Registry image pinned by digest). One `pulumi up` uploads the weights, pushes the
+image and deploys. Costs GPU-minutes.
 Run: ``pytest -m live tests/infra/gcp/test_gcp_live.py``.
 """
 
@@ -16,6 +17,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.infra.conftest import can_build_or_has_image, live_runtime
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -35,11 +38,11 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("pulumi") is None, reason="the Pulumi CLI is not on PATH"),
     pytest.mark.skipif(not _google_credentials(), reason="no Google credentials"),
     pytest.mark.skipif(
-        not all(
-            os.environ.get(k)
-            for k in ("GENAI_LIVE_PACKAGE", "GENAI_LIVE_GCP_PROJECT", "GENAI_LIVE_GCP_BUCKET")
-        ),
-        reason="GENAI_LIVE_PACKAGE, GENAI_LIVE_GCP_PROJECT and GENAI_LIVE_GCP_BUCKET not set",
+        not all(os.environ.get(k) for k in ("GENAI_LIVE_PACKAGE", "GENAI_LIVE_GCP_PROJECT")),
+        reason="GENAI_LIVE_PACKAGE and GENAI_LIVE_GCP_PROJECT not set",
+    ),
+    pytest.mark.skipif(
+        not can_build_or_has_image("gcp"), reason="no Docker and no GENAI_LIVE_RUNTIME_GCP"
     ),
 ]
 
@@ -65,7 +68,6 @@ def test_deploy_predict_destroy(tmp_path):
         "machineType": "g2-standard-8",
         "minReplicas": 1,
         "maxReplicas": 1,
-        "bucketName": os.environ["GENAI_LIVE_GCP_BUCKET"],
         "forceDestroy": True,
     }
     stack.set_all_config(
@@ -76,6 +78,13 @@ def test_deploy_predict_destroy(tmp_path):
                 json.dumps({"owner": "live-test", "costCentre": "ci"})
             ),
             "genai-endpoints:gcp": auto.ConfigValue(json.dumps(gcp)),
+            "genai-endpoints:aws": auto.ConfigValue(json.dumps({"enabled": False})),
+            "genai-endpoints:azure": auto.ConfigValue(json.dumps({"enabled": False})),
+            **(
+                {"genai-endpoints:runtime": auto.ConfigValue(json.dumps(live_runtime("gcp")))}
+                if live_runtime("gcp")
+                else {}
+            ),
         }
     )
     try:

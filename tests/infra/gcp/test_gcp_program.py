@@ -13,7 +13,10 @@ from tests.infra.conftest import ROOT, run_config
 from tests.infra.gcp.conftest import STACKS, gcp_stack_config
 
 BUCKET = "gcp:storage/bucket:Bucket"
-OBJECT = "gcp:storage/bucketObject:BucketObject"
+UPLOAD = "pulumi-python:dynamic/weights:Upload"
+AGENT = "gcp:projects/serviceIdentity:ServiceIdentity"
+REGISTRY = "gcp:artifactregistry/repository:Repository"
+DATASET = "gcp:bigquery/dataset:Dataset"
 BUCKET_IAM = "gcp:storage/bucketIAMMember:BucketIAMMember"
 PROJECT_IAM = "gcp:projects/iAMMember:IAMMember"
 KEY_IAM = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
@@ -72,6 +75,9 @@ def test_graph_and_outputs(stack):
     assert re.fullmatch(r"[1-9]\d{9}", out["deployed_model_id"])
     assert 0 < out["usd_per_hour_min"] <= out["usd_per_hour_max"]
     assert out["artifact_uri"] == f"gs://{out['bucket']}/{PREFIX}"
+    assert out["model_id"] == MANIFEST["model"]["id"]
+    assert out["model_revision"] == MANIFEST["model"]["revision"]
+    assert out["project"] == gcp(stack)["project"] and out["region"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -88,25 +94,54 @@ def test_bucket_is_uniform_private_versioned_and_keyed_when_asked(stack):
         assert one(res, ENDPOINT)["encryptionSpec"] == {"kmsKeyName": key}
         model = one(res, DEPLOYMENT)["model"]
         assert model["encryptionSpec"] == {"kmsKeyName": key}
-        grants = res.by_type(KEY_IAM)
-        assert len(grants) == 2
-        for g in grants:
+        assert one(res, REGISTRY)["kmsKeyName"] == key
+        grants = {g["name"]: g for g in res.by_type(KEY_IAM)}
+        assert set(grants) == {"vertex-key-gcs", "vertex-key-vertex", "vertex-key-registry"}
+        for g in grants.values():
             assert g["inputs"]["cryptoKeyId"] == key
             assert g["inputs"]["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+            assert "vertex-api-cloudkms" in g["depends_on"]  # after the API is on
+        # the agents the grants name are created (a fresh project has none), after their API
+        agents = {a["inputs"]["service"]: a for a in res.by_type(AGENT)}
+        assert {"aiplatform.googleapis.com", "artifactregistry.googleapis.com"} <= set(agents)
+        assert "vertex-api-aiplatform" in agents["aiplatform.googleapis.com"]["depends_on"]
+        assert "vertex-vertex-agent" in grants["vertex-key-vertex"]["depends_on"]
+        assert "vertex-registry-agent" in grants["vertex-key-registry"]["depends_on"]
+        assert grants["vertex-key-gcs"]["inputs"]["member"].endswith(
+            "@gs-project-accounts.iam.gserviceaccount.com"
+        )
+        assert set(grants) <= set(res.named("vertex-bucket")["depends_on"])
     else:
         assert "encryption" not in b and not res.by_type(KEY_IAM)
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_only_code_goes_through_pulumi_into_the_weights_prefix(stack):
+def test_weights_are_uploaded_during_up_and_the_model_waits_for_them(stack):
     res = result(stack)
-    names = {o["inputs"]["name"] for o in res.by_type(OBJECT)}
-    assert names == {PREFIX + f["path"] for f in MANIFEST["code"]["files"]}
-    for o in res.by_type(OBJECT):
-        assert o["inputs"]["metadata"]["code-digest"] == MANIFEST["code"]["digest"]
-        assert o["inputs"]["source"]["file_asset"].startswith(
-            "tests/infra/fixtures/packages/vertex/model/"
-        )
+    upload = res.named("vertex-weights")
+    assert upload["type"] == UPLOAD
+    assert upload["inputs"]["store"]["kind"] == "gs"
+    assert upload["inputs"]["store"]["project"] == gcp(stack)["project"]
+    assert upload["inputs"]["key_prefix"] == PREFIX
+    assert upload["inputs"]["files"] == MANIFEST["weights"]["files"]
+    assert "vertex-bucket" in upload["depends_on"]
+    deployment = res.named("vertex-deployment")
+    assert {"vertex-weights", "vertex-endpoint", "vertex-read-model-prefix"} <= set(
+        deployment["depends_on"]
+    )
+    assert not res.by_type("gcp:storage/bucketObject:BucketObject")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_image_repository_and_pull_grant(stack):
+    res = result(stack)
+    repo = one(res, REGISTRY)
+    assert repo["format"] == "DOCKER" and repo["location"] == gcp(stack).get("region")
+    assert repo["dockerConfig"] == {"immutableTags": True}
+    pull = one(res, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+    assert pull["role"] == "roles/artifactregistry.reader"
+    assert pull["member"].endswith("@gcp-sa-aiplatform.iam.gserviceaccount.com")
+    assert "vertex-agent-pulls-image" in res.named("vertex-deployment")["depends_on"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -121,6 +156,9 @@ def test_serving_identity_has_least_privilege(stack):
     bucket = one(res, BUCKET)["name"]
     assert f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{PREFIX}")' in expr
     assert f'objectListPrefix", "").startsWith("{PREFIX}")' in expr
+    assert f'objectListPrefix", "") == "{PREFIX.rstrip("/")}"' in expr
+    # the artifactUri is exactly the prefix the condition allows (trailing slash included)
+    assert one(res, DEPLOYMENT)["model"]["artifactUri"] == f"gs://{bucket}/{PREFIX}"
     project_roles = sorted(r["inputs"]["role"] for r in res.by_type(PROJECT_IAM))
     assert project_roles == ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
     assert all(r["inputs"]["member"] == member for r in res.by_type(PROJECT_IAM))
@@ -156,6 +194,18 @@ def test_endpoint_options(stack):
         assert cfg["bigqueryDestination"]["outputUri"].startswith("bq://")
     else:
         assert "predictRequestResponseLoggingConfig" not in ep
+    uri = rr.get("bigqueryUri") or ""
+    if "." in uri:  # bq://project.dataset: the stack creates the dataset, before the endpoint
+        dataset = one(res, DATASET)
+        assert dataset["datasetId"] == uri.split(".")[1] and dataset["project"] == g["project"]
+        assert "vertex-logs" in res.named("vertex-endpoint")["depends_on"]
+    else:
+        assert not res.by_type(DATASET)
+    timeout = one(res, DEPLOYMENT).get("inference_timeout")
+    if g.get("dedicatedEndpoint"):
+        assert timeout == "3600s"  # not Vertex's 10-minute default
+    else:
+        assert timeout is None
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -164,9 +214,13 @@ def test_model_upload_and_deployment_inputs(stack):
     g = gcp(stack)
     d = one(res, DEPLOYMENT)
     spec = d["model"]["containerSpec"]
-    serving = MANIFEST["serving"]
-    assert spec["imageUri"] == serving["image"]
-    assert spec["ports"] == [{"containerPort": 8080}]
+    assert spec["imageUri"] == res.outputs["gcp"]["image"]
+    assert re.fullmatch(
+        r"us-central1-docker\.pkg\.dev/[a-z0-9-]+/[a-z0-9-]+/genai-runtime"
+        r"@sha256:[0-9a-f]{64}",
+        spec["imageUri"],
+    )
+    assert spec["ports"] == [{"containerPort": 8080}] and spec["args"] == []
     assert spec["healthRoute"] == "/health" and spec["predictRoute"] == "/predict"
     for probe in (spec["startupProbe"], spec["healthProbe"]):
         assert probe["httpGet"] == {"path": "/health", "port": 8080}
@@ -174,9 +228,10 @@ def test_model_upload_and_deployment_inputs(stack):
     assert spec["startupProbe"]["failureThreshold"] * spec["startupProbe"]["periodSeconds"] >= 600
     assert int(spec["sharedMemorySizeMb"]) >= 64
     env = {e["name"]: e["value"] for e in spec["env"]}
-    assert env["HF_HUB_OFFLINE"] == "1" and env["GENAI_CODE_DIGEST"] == MANIFEST["code"]["digest"]
+    assert env["GENAI_CONTRACT"] == "vertex"
+    assert env["GENAI_WEIGHTS_DIGEST"] == MANIFEST["weights"]["digest"]
     assert not any(k.startswith("AIP_") for k in env)  # Vertex sets those itself
-    assert d["model"]["artifactUri"] == f"gs://{one(res, BUCKET)['name']}/{PREFIX.rstrip('/')}"
+    assert d["model"]["artifactUri"] == f"gs://{one(res, BUCKET)['name']}/{PREFIX}"
     res_ = d["deployed_model"]["dedicatedResources"]
     assert res_["machineSpec"] == {
         "machineType": g.get("machineType", "g2-standard-8"),
@@ -220,15 +275,6 @@ def test_labels_everywhere(stack):
     assert checked == 2
 
 
-def test_deploy_model_false_leaves_out_the_deployment():
-    config = gcp_stack_config("staging")
-    config["genai-endpoints:gcp"]["deployModel"] = False
-    res = run_config(config, stack="staging")
-    assert res.by_type(ENDPOINT) and res.by_type(BUCKET) and res.by_type(OBJECT)
-    assert not res.by_type(DEPLOYMENT)
-    assert res.outputs["gcp"]["deployed_model_id"] == ""
-
-
 def test_video_gets_a_dedicated_endpoint_by_default(video_vertex_package):
     config = gcp_stack_config("staging")
     config["genai-endpoints:task"] = "text-to-video"
@@ -237,7 +283,9 @@ def test_video_gets_a_dedicated_endpoint_by_default(video_vertex_package):
     res = run_config(config, stack="staging", package_dir=video_vertex_package)
     assert one(res, ENDPOINT)["dedicatedEndpointEnabled"] is True
     env = {e["name"]: e["value"] for e in one(res, DEPLOYMENT)["model"]["containerSpec"]["env"]}
-    assert env["GENAI_MAX_REQUEST_BYTES"] == "10000000" and env["GENAI_TIMEOUT_S"] == "3600"
+    assert env["GENAI_MAX_REQUEST_BYTES"] == "10000000"
+    assert 3000 < int(env["GENAI_REQUEST_TIMEOUT_S"]) < 3600
+    assert one(res, DEPLOYMENT)["inference_timeout"] == "3600s"
 
 
 def test_psc_and_spot_and_ids_follow_config():
@@ -254,6 +302,7 @@ def test_psc_and_spot_and_ids_follow_config():
         "enablePrivateServiceConnect": True,
         "projectAllowlists": ["genai-client-1"],
     }
+    assert one(res, DEPLOYMENT)["inference_timeout"] == "3600s"  # PSC: the dedicated limits
     config = gcp_stack_config("staging")
     config["genai-endpoints:gcp"]["spot"] = True
     d = one(run_config(config, stack="staging"), DEPLOYMENT)

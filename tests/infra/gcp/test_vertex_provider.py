@@ -197,3 +197,40 @@ def test_provider_survives_pulumi_serialization_without_this_repo(tmp_path):
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_token_that_expires_while_polling_is_refreshed(fake_vertex):
+    """An upload and deployment polled past the token's life: the session refreshes."""
+    fake_vertex.polls = 5
+    fake_vertex.rotate_at = 4  # the token expires in the middle of the upload's polling
+    P.create(props(fake_vertex))
+    assert fake_vertex.tokens_issued >= 2
+    assert ("traffic", {"1111111111": 100}) in fake_vertex.events
+
+
+def test_numbers_go_out_as_integers(fake_vertex):
+    P.create(props(fake_vertex))  # the fake refuses 1.0 where the API wants an int32
+    deploy = next(b for m, path, b in fake_vertex.requests if path.endswith(":deployModel"))
+    machine = deploy["deployedModel"]["dedicatedResources"]["machineSpec"]
+    assert machine["acceleratorCount"] == 1 and type(machine["acceleratorCount"]) is int
+    assert type(deploy["deployedModel"]["dedicatedResources"]["minReplicaCount"]) is int
+
+
+def test_traffic_is_written_read_modify_write(fake_vertex):
+    P.create(props(fake_vertex))
+    (patch,) = [b for m, path, b in fake_vertex.requests if m == "PATCH"]
+    assert patch["displayName"] == "genai-test" and patch["etag"] == "etag-1"
+    assert patch["trafficSplit"] == {"1111111111": 100}
+    assert "deployedModels" not in patch  # output only
+
+
+def test_dedicated_endpoints_get_the_plans_inference_timeout(fake_vertex):
+    p = props(fake_vertex, inference_timeout="3600s")
+    P.create(p)
+    assert fake_vertex.events[0] == ("client-connection", {"inferenceTimeout": "3600s"})
+    assert fake_vertex.endpoint["clientConnectionConfig"] == {"inferenceTimeout": "3600s"}
+    update = next(b for m, path, b in fake_vertex.requests if path.endswith(":update"))
+    assert update["endpoint"]["displayName"] == "genai-test"  # the endpoint as read
+    fake_vertex.events.clear()
+    P.create(p)  # already set: not sent again
+    assert not [e for e in fake_vertex.events if e[0] == "client-connection"]

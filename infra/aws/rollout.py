@@ -1,0 +1,223 @@
+"""The SageMaker endpoint itself: a dynamic resource over CreateEndpoint / UpdateEndpoint.
+
+``pulumi_aws.sagemaker.Endpoint`` cannot be used for an autoscaled blue/green fleet:
+
+- its update calls ``UpdateEndpoint`` without ``RetainAllVariantProperties``, so every
+  rollout resets an autoscaled fleet to the new config's ``InitialInstanceCount`` (prod
+  dropped from 8 instances to 2 in the middle of the day);
+- it waits for ``InService`` at most 60 minutes (a constant in the provider, no custom
+  timeout), shorter than a prod rollout with bake steps and a termination wait.
+
+This provider updates with ``RetainAllVariantProperties=true`` (the live instance count is
+kept; the variant weight is taken from the new config through
+``ExcludeRetainedVariantProperties=[DesiredWeight]``) and the stack's blue/green
+``DeploymentConfig``, then polls ``DescribeEndpoint`` for as long as the plan's worst-case
+rollout (``wait_s``). An update SageMaker rolled back (an alarm fired) ends ``InService`` on
+the *old* config: that is reported as a failure naming the reason, not as success.
+
+Credentials come from boto3's default chain when it runs; nothing secret is an input. The
+class is pickled by value (imports inside methods) so the provider process needs only boto3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+DIFF_KEYS = ("region", "endpoint_name", "endpoint_config_name", "deployment_config", "tags")
+
+
+class SageMakerEndpointProvider(ResourceProvider):
+    """Create, roll out (retaining the live instance count), and delete one endpoint."""
+
+    serialize_as_secret_always = False  # it captures no secret
+
+    def __init__(self, client_factory: Any = None) -> None:
+        super().__init__()
+        self.client_factory = client_factory  # tests pass a fake; None: boto3
+
+    # ------------------------------------------------------------------ helpers
+    def _client(self, props: dict[str, Any]) -> Any:
+        if self.client_factory is not None:
+            return self.client_factory(props)
+        import boto3
+
+        return boto3.client("sagemaker", region_name=props["region"])
+
+    def _ints(self, value: Any) -> Any:
+        """Numbers come back from the engine as floats; the API wants integers."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {k: self._ints(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._ints(v) for v in value]
+        return value
+
+    def _describe(self, client: Any, name: str) -> dict[str, Any] | None:
+        try:
+            return client.describe_endpoint(EndpointName=name)
+        except Exception as exc:  # botocore ClientError: "Could not find endpoint"
+            if "Could not find endpoint" in str(exc):
+                return None
+            raise
+
+    def _wait(self, client: Any, props: dict[str, Any], what: str) -> dict[str, Any]:
+        import time
+
+        name = props["endpoint_name"]
+        wait_s, poll_s = props.get("wait_s"), props.get("poll_s")
+        deadline = time.monotonic() + float(3600 if wait_s is None else wait_s)
+        poll = float(30 if poll_s is None else poll_s)
+        last = ""
+        while True:
+            ep = self._describe(client, name)
+            status = (ep or {}).get("EndpointStatus", "missing")
+            if status != last:
+                pulumi.log.info(f"SageMaker endpoint {name}: {status}")
+                last = status
+            if status == "InService":
+                return ep or {}
+            if status in ("Failed", "UpdateRollbackFailed", "OutOfService", "missing"):
+                reason = (ep or {}).get("FailureReason") or "no reason given"
+                raise RuntimeError(f"SageMaker endpoint {name}: {what} ended {status}: {reason}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"SageMaker endpoint {name}: {what} still {status} after {props.get('wait_s')}"
+                    f" s; it may still finish: `aws sagemaker describe-endpoint --endpoint-name "
+                    f"{name}`, then run `pulumi up` again"
+                )
+            time.sleep(poll)
+
+    def _outs(self, props: dict[str, Any], ep: dict[str, Any]) -> dict[str, Any]:
+        outs = {k: v for k, v in props.items() if not k.startswith("__")}
+        outs["arn"] = ep.get("EndpointArn", "")
+        variants = ep.get("ProductionVariants") or []
+        outs["instance_count"] = sum(int(v.get("CurrentInstanceCount") or 0) for v in variants)
+        return outs
+
+    def _rollout(self, client: Any, props: dict[str, Any]) -> dict[str, Any]:
+        """UpdateEndpoint to the new config, keeping the live instance count; check that
+        the endpoint ends on the new config (not rolled back)."""
+        name, config = props["endpoint_name"], props["endpoint_config_name"]
+        request: dict[str, Any] = {
+            "EndpointName": name,
+            "EndpointConfigName": config,
+            "RetainAllVariantProperties": True,
+            "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredWeight"}],
+        }
+        if props.get("deployment_config"):
+            request["DeploymentConfig"] = self._ints(props["deployment_config"])
+        client.update_endpoint(**request)
+        ep = self._wait(client, props, f"rollout to {config}")
+        if ep.get("EndpointConfigName") != config:
+            reason = ep.get("FailureReason") or "an alarm fired during the rollout"
+            raise RuntimeError(
+                f"SageMaker endpoint {name}: the rollout to {config} was rolled back to "
+                f"{ep.get('EndpointConfigName')}: {reason}"
+            )
+        return ep
+
+    # ------------------------------------------------------------------ CRUD
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in DIFF_KEYS if olds.get(k) != news.get(k)]
+        replaces = [k for k in ("region", "endpoint_name") if k in changed]
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        client = self._client(props)
+        name = props["endpoint_name"]
+        existing = self._describe(client, name)
+        if existing is None:
+            request: dict[str, Any] = {
+                "EndpointName": name,
+                "EndpointConfigName": props["endpoint_config_name"],
+                "Tags": [{"Key": k, "Value": v} for k, v in sorted(props["tags"].items())],
+            }
+            if props.get("deployment_config"):
+                request["DeploymentConfig"] = self._ints(props["deployment_config"])
+            client.create_endpoint(**request)
+            ep = self._wait(client, props, "creation")
+        else:  # a create that failed half-way left it: adopt it, roll it forward
+            self._wait(client, props, "earlier operation")
+            ep = existing
+            if existing.get("EndpointConfigName") != props["endpoint_config_name"]:
+                ep = self._rollout(client, props)
+        return CreateResult(id_=name, outs=self._outs(props, ep))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        client = self._client(news)
+        ep: dict[str, Any] | None = None
+        if olds.get("endpoint_config_name") != news.get("endpoint_config_name"):
+            ep = self._rollout(client, news)
+        if olds.get("tags") != news.get("tags"):
+            arn = (ep or self._describe(client, news["endpoint_name"]) or {}).get("EndpointArn")
+            gone = sorted(set(olds.get("tags") or {}) - set(news["tags"]))
+            if gone:
+                client.delete_tags(ResourceArn=arn, TagKeys=gone)
+            client.add_tags(
+                ResourceArn=arn,
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(news["tags"].items())],
+            )
+        # deployment_config alone: nothing to call, it applies to the next rollout
+        return UpdateResult(outs=self._outs(news, ep or self._describe(client, _id) or {}))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        import time
+
+        client = self._client(props)
+        name = props["endpoint_name"]
+        if self._describe(client, name) is None:
+            return
+        client.delete_endpoint(EndpointName=name)
+        deadline = time.monotonic() + 1800
+        while self._describe(client, name) is not None and time.monotonic() < deadline:
+            time.sleep(float(30 if props.get("poll_s") is None else props["poll_s"]))
+
+
+# Pickled by value, not by reference to this module.
+SageMakerEndpointProvider.__module__ = "__main__"
+for _method in vars(SageMakerEndpointProvider).values():
+    _func = getattr(_method, "__func__", _method)
+    if callable(_func) and hasattr(_func, "__module__"):
+        _func.__module__ = "__main__"
+
+
+class SageMakerEndpointDeployment(Resource, module="sagemaker", name="Endpoint"):
+    """One SageMaker endpoint on one endpoint config, rolled out by the provider above."""
+
+    arn: pulumi.Output[str]
+    endpoint_name: pulumi.Output[str]
+    instance_count: pulumi.Output[int]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        region: str,
+        endpoint_name: str,
+        endpoint_config_name: pulumi.Input[str],
+        deployment_config: dict[str, Any] | None,
+        tags: dict[str, str],
+        wait_s: int,
+        poll_s: int = 30,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            SageMakerEndpointProvider(),
+            name,
+            {
+                "region": region,
+                "endpoint_name": endpoint_name,
+                "endpoint_config_name": endpoint_config_name,
+                "deployment_config": deployment_config,
+                "tags": tags,
+                "wait_s": wait_s,
+                "poll_s": poll_s,
+                "arn": None,
+                "instance_count": None,
+            },
+            opts,
+        )
