@@ -71,6 +71,9 @@ class History:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=10, check_same_thread=False)
+        # WAL + NORMAL: a row per call costs no fsync; several processes may share the file
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 
     def record(

@@ -11,7 +11,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_before_delay,
     wait_exponential_jitter,
 )
 
@@ -26,6 +25,17 @@ def _wait(state: RetryCallState) -> float:
     if isinstance(exc, CallError) and exc.retry_after is not None:
         return exc.retry_after
     return _backoff(state)
+
+
+def _stop_before(budget_s: float):
+    """Stop when the next wait would end past the budget. Time spent counts the waits
+    themselves too, so an injected (test) sleep is held to the same budget."""
+
+    def stop(state: RetryCallState) -> bool:
+        spent = max(state.seconds_since_start or 0.0, state.idle_for)
+        return spent + state.upcoming_sleep >= budget_s
+
+    return stop
 
 
 def with_retries(
@@ -45,7 +55,7 @@ def with_retries(
     retrying = Retrying(
         retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
         wait=_wait,
-        stop=stop_before_delay(budget_s),
+        stop=_stop_before(budget_s),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,

@@ -84,9 +84,11 @@ def rank(candidates: list[Candidate], priority: Priority) -> list[Candidate]:
     """Usable candidates best first, then unusable ones (with their reason)."""
     usable = [c for c in candidates if c.unavailable is None]
     order = {c.name: i for i, c in enumerate(candidates)}
-    best_cost = min((c.cost_per_image for c in usable if c.cost_per_image), default=None)
-    best_p50 = min((c.p50 for c in usable if c.p50), default=None)
-    best_q = max((c.quality for c in usable if c.quality), default=None)
+    # "best" comes from healthy targets: a failing one must not set the yardstick
+    ref = [c for c in usable if c.healthy] or usable
+    best_cost = min((c.cost_per_image for c in ref if c.cost_per_image), default=None)
+    best_p50 = min((c.p50 for c in ref if c.p50), default=None)
+    best_q = max((c.quality for c in ref if c.quality), default=None)
 
     for c in usable:
         rel_cost = c.cost_per_image / best_cost if c.cost_per_image and best_cost else None

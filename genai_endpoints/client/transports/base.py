@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,16 +123,23 @@ class HttpPoster:
     """POST JSON with a timeout and map failures to ``CallError`` (keep-alive client)."""
 
     def __init__(self, label: str) -> None:
-        import httpx
-
-        self._httpx = httpx
         self.label = label
-        self.client = httpx.Client(follow_redirects=False)
+        self._client = None
+
+    @property
+    def client(self):
+        """Made on first use, sharing one TLS context (building one reads the CA bundle)."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(follow_redirects=False, verify=_tls_context())
+        return self._client
 
     def post(
         self, url: str, body: dict, timeout: float, headers: dict[str, str] | None = None
     ) -> Any:
-        httpx = self._httpx
+        import httpx
+
         all_headers = {"Content-Type": "application/json", "Accept": "application/json"}
         all_headers.update(headers or {})
         try:
@@ -160,7 +168,18 @@ class HttpPoster:
             raise CallError(f"{self.label}: the answer is not JSON", status=502) from None
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
+
+
+@functools.cache
+def _tls_context():
+    import os
+    import ssl
+
+    import certifi
+
+    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
 
 
 def text_to_image_only(req: GenerationRequest, backend: str) -> list[str]:
