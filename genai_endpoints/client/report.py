@@ -8,6 +8,7 @@ can be zipped, mailed or opened offline.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from dataclasses import asdict
 from html import escape
@@ -25,7 +26,7 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 28px 0 8p
 table { border-collapse: collapse; width: 100%; margin: 8px 0 4px; }
 th, td { border-bottom: 1px solid var(--line); padding: 6px 10px; text-align: left; }
 th { background: #f9fafb; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .basis { color: var(--muted); font-size: 12px; }
 .row { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 8px;
@@ -150,12 +151,14 @@ def render_html(c: Comparison) -> str:
                     if out["content_type"].startswith("video/")
                     else f'<img src="{src}" alt="{escape(cell.target)}: {escape(prompt)}">'
                 )
-                lat = cell.latencies_s[0] if cell.latencies_s else None
+                lat = statistics.median(cell.latencies_s) if cell.latencies_s else None
+                runs = len(cell.latencies_s)
+                lat_text = f"latency {_fmt_s(lat)}" + (f" (median of {runs})" if runs > 1 else "")
                 cache_tag = '<span class="tag">cached</span>' if cell.cache == "hit" else ""
                 parts.append(
                     f'<figure data-target="{escape(cell.target)}">{media}<figcaption>'
                     f"<b>{escape(cell.target)}</b>{cache_tag}<br>"
-                    f"latency {_fmt_s(lat)} · seed {out.get('seed', '–')}<br>"
+                    f"{lat_text} · seed {out.get('seed', '–')}<br>"
                     f'<span class="basis">sha256 {escape(out["sha256"][:16])}… · '
                     f"{out['bytes']} bytes</span></figcaption></figure>"
                 )
