@@ -36,6 +36,13 @@ class PriorityChoice(StrEnum):
     BALANCED = "balanced"
 
 
+def _unexpected(exc: Exception) -> str:
+    from genai_endpoints.client.errors import redact
+
+    text = " ".join(str(exc).split())
+    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -205,6 +212,8 @@ def invoke(
             )
     except ClientError as exc:
         _fail(exc.message, 1)
+    except Exception as exc:  # an SDK's own failure: still one line, never a credential
+        _fail(_unexpected(exc), 1)
     paths = []
     for i, output in enumerate(result.outputs):
         path = (
@@ -334,6 +343,8 @@ def compare(
             html_path, json_path = write_report(result, out_dir)
     except ClientError as exc:
         _fail(exc.message, 1)
+    except Exception as exc:  # an SDK's own failure: still one line, never a credential
+        _fail(_unexpected(exc), 1)
     failed = sum(t.errors for t in result.targets)
     if json_out:
         from genai_endpoints.client.report import as_json
@@ -386,6 +397,8 @@ def select(
             ranked = client.select(priority.value, task.value if task else None)
     except ClientError as exc:
         _fail(exc.message, 1)
+    except Exception as exc:  # an SDK's own failure: still one line, never a credential
+        _fail(_unexpected(exc), 1)
     usable = [c for c in ranked if c.unavailable is None]
     if json_out:
         doc = {

@@ -140,3 +140,20 @@ def test_call_failure_is_one_line(setup, fake):
     assert result.exit_code == 1
     assert "error: sagemaker" in result.stderr and "[got 65]" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_sdk_failure_is_one_line_without_secrets(setup, monkeypatch):
+    from genai_endpoints.client import Client
+    from genai_endpoints.client.errors import register_secret
+
+    register_secret("hunter2-hunter2")
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("signing failed with key hunter2-hunter2\nstack line")
+
+    monkeypatch.setattr(Client, "generate", boom)
+    tmp, targets = setup
+    result = runner.invoke(app, ["invoke", "--targets", str(targets), "--target", "sm",
+                                 "--prompt", "x", "--out", str(tmp / "x.png")])  # fmt: skip
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == "error: RuntimeError: signing failed with key *** stack line"
