@@ -354,16 +354,21 @@ def compare(
     else:
         from rich.table import Table
 
-        table = Table(title=f"compare: {len(prompts)} prompt(s), seed {seed}")
-        for col in ("target", "kind", "calls", "cached", "errors", "p50", "p95", "$/image"):
+        table = Table(
+            title=f"compare: {len(prompts)} prompt(s), seed {seed}",
+            box=None,
+            padding=(0, 1),
+            pad_edge=False,
+        )
+        for col in ("target", "kind", "calls", "cached", "errors", "p50 s", "p95 s", "$/image"):
             left = col in ("target", "kind")
             table.add_column(col, justify="left" if left else "right", no_wrap=True)
         for t in result.targets:
             table.add_row(
                 t.name, t.kind, str(t.calls), str(t.cached), str(t.errors),
-                f"{t.p50_s:.3f} s" if t.p50_s is not None else "–",
-                f"{t.p95_s:.3f} s" if t.p95_s is not None else "–",
-                f"${t.usd_per_image:.6f}" if t.usd_per_image is not None else "–",
+                f"{t.p50_s:.3f}" if t.p50_s is not None else "–",
+                f"{t.p95_s:.3f}" if t.p95_s is not None else "–",
+                f"{t.usd_per_image:.6f}" if t.usd_per_image is not None else "–",
             )  # fmt: skip
         out.print(table)
         same = ", ".join(
