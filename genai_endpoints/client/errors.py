@@ -70,8 +70,9 @@ class CallError(ClientError):
 
     @property
     def retryable(self) -> bool:
-        """Worth the same target again after a wait: throttled or briefly unavailable."""
-        return self.status in (429, 503) or self.connection
+        """Worth the same target again after a wait: throttled or briefly unavailable.
+        (A refused or dropped connection moves on to the next target instead.)"""
+        return self.status in (429, 503)
 
     @property
     def fallback_ok(self) -> bool:

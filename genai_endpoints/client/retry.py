@@ -1,4 +1,4 @@
-"""Retry one target on 429/503 (and dropped connections), honouring ``Retry-After``,
+"""Retry one target on 429/503, honouring ``Retry-After``,
 inside a time budget: the next wait is skipped when it would overrun the budget."""
 
 from __future__ import annotations

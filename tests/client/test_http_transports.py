@@ -119,7 +119,7 @@ def test_timeout_and_refused_connection(fake):
     assert info.value.timeout and info.value.fallback_ok and not info.value.retryable
     with pytest.raises(CallError) as info:
         ContractHttp("sagemaker", "http://127.0.0.1:9", None, None).call(REQ, 2, None)
-    assert info.value.connection and info.value.fallback_ok
+    assert info.value.connection and info.value.fallback_ok and not info.value.retryable
 
 
 def test_garbage_answers_are_502(fake):
