@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from genai_endpoints.client.errors import (
     CallError,
@@ -336,3 +338,35 @@ def test_redact_registry():
     register_secret("abc")  # too short to be a secret: ignored
     register_secret("token-xyz-123456")
     assert redact("x token-xyz-123456 abc") == "x *** abc"
+
+
+# -- bad input fuzzing ------------------------------------------------------------------------
+FIELD_NAMES = ("prompt", "seed", "width", "height", "num_inference_steps", "guidance_scale",
+               "num_outputs", "output_format", "task", "image", "bogus")  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.dictionaries(
+        st.sampled_from(FIELD_NAMES),
+        st.none() | st.integers(-5, 5000) | st.floats(allow_nan=True) | st.text(max_size=5),
+        max_size=6,
+    )
+)
+def test_any_request_is_sent_or_refused_by_name_before_a_call(tmp_path, fake, request_fields):
+    """Whatever a caller passes: outputs, or a one-line error naming a field, and a refused
+    request never reaches the backend."""
+    fake.reply(Reply(body=contract_answer(PNG)))
+    client = make_client(tmp_path, two_targets(fake.url, fake.url), cache=False)
+    before = len(fake.seen)
+    try:
+        result = client.invoke("first", request_fields)
+    except UnsupportedRequest as exc:
+        assert exc.field and "\n" not in exc.message
+        assert len(fake.seen) == before
+    else:
+        assert result.outputs and len(fake.seen) == before + 1
+    finally:
+        client.close()
