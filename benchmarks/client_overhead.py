@@ -83,7 +83,7 @@ def measure(base_url: str, n: int, request: dict) -> None:
     client = Client.from_file(tmp / "targets.yaml", cache=str(tmp / "cache"), history=tmp / "h.db")
     params = {k: v for k, v in request.items() if k != "prompt"}
     body = json.dumps({"inputs": request["prompt"], "parameters": params}).encode()
-    raw = httpx.Client()
+    raw = httpx.Client(timeout=120)
     url = base_url + "/invocations"
 
     def raw_post() -> float:
