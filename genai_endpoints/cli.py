@@ -373,12 +373,16 @@ def rehearse(
 
 def _register_cloud_commands() -> None:
     """Commands that live in their own modules (heavy imports stay inside them)."""
+    from genai_endpoints import client_cmd
     from genai_endpoints.image_cmd import app as image_app
     from genai_endpoints.synth_cmd import synth
     from genai_endpoints.upload_cmd import upload
 
     app.command("synth")(synth)
     app.command("upload")(upload)
+    app.command("invoke")(client_cmd.invoke)
+    app.command("compare")(client_cmd.compare)
+    app.command("select")(client_cmd.select)
     app.add_typer(image_app, name="image")
 
 

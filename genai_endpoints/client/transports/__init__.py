@@ -1,0 +1,1 @@
+"""One transport per backend kind; ``build`` turns a resolved target into one."""

@@ -1,0 +1,40 @@
+"""Our three serving contracts over plain HTTP: a local ``genai-endpoints serve`` server.
+
+sagemaker → ``{url}/invocations`` with ``{"inputs", "parameters"}``; vertex →
+``{url}/predict`` with ``{"instances": [...], "parameters": {}}``; azureml → ``{url}/score``
+with the plain request object (CONTRACTS §1).
+"""
+
+from __future__ import annotations
+
+from genai_endpoints.client.transports.base import (
+    Answer,
+    HttpPoster,
+    Progress,
+    Transport,
+    envelope,
+    parse_contract_answer,
+)
+from scoring.schema import GenerationRequest
+
+PREDICT_ROUTE = {"sagemaker": "/invocations", "vertex": "/predict", "azureml": "/score"}
+
+
+class ContractHttp(Transport):
+    def __init__(
+        self, contract: str, url: str, model_id: str | None, model_revision: str | None
+    ) -> None:
+        self.kind = contract
+        self.contract = contract
+        self.url = url.rstrip("/") + PREDICT_ROUTE[contract]
+        self.identity = f"{contract}+http:{self.url}"
+        self.model_id = model_id
+        self.model_revision = model_revision
+        self.http = HttpPoster(f"{contract} {url.rstrip('/')}")
+
+    def call(self, req: GenerationRequest, timeout: float, progress: Progress | None) -> Answer:
+        payload = self.http.post(self.url, envelope(self.contract, req), timeout)
+        return parse_contract_answer(payload, self.http.label)
+
+    def close(self) -> None:
+        self.http.close()
