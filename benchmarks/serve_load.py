@@ -16,7 +16,6 @@ import argparse
 import collections
 import http.client
 import json
-import statistics
 import sys
 import tempfile
 import threading
