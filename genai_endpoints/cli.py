@@ -24,8 +24,47 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err = Console(stderr=True)
-console = Console()
+# Not on a terminal (a pipe, CI), rich would wrap at 80 columns and cut help tables: lines
+# are kept whole instead, and help is laid out for a wide page.
+_TTY = os.isatty(1)
+err = Console(stderr=True, soft_wrap=not os.isatty(2))
+console = Console(soft_wrap=not _TTY)
+
+
+def _configure_help() -> None:
+    """typer labels every flag ``<bool>`` although a flag takes no value; show none. Off a
+    terminal, lay help out 120 columns wide so no option's help is cut."""
+    from typer import rich_utils
+    from typer.core import TyperOption
+
+    labelled = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else labelled(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+    if not _TTY and rich_utils.MAX_WIDTH is None and not os.environ.get("COLUMNS"):
+        rich_utils.MAX_WIDTH = 120
+
+
+def _version(value: bool) -> None:
+    if value:
+        from scoring import __version__
+
+        console.print(f"genai-endpoints {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Generative image and video models on GPU endpoints on SageMaker, Vertex AI and Azure ML:
+    package a model, serve it locally under each cloud's contract, deploy it with one
+    `pulumi up`, and call, compare and choose between endpoints."""
 
 
 class TaskChoice(StrEnum):
@@ -398,3 +437,4 @@ def _tidy_help() -> None:
 
 _register_cloud_commands()
 _tidy_help()
+_configure_help()

@@ -41,8 +41,9 @@ def upload(
         str,
         typer.Option(
             "--to",
-            help="s3://BUCKET\\[/PREFIX], gs://BUCKET\\[/PREFIX], or azureml://subscriptions/SUB/"
-            "resourcegroups/RG/workspaces/WS/datastores/NAME/paths/PREFIX.",
+            help="s3://BUCKET\\[/PREFIX], gs://BUCKET\\[/PREFIX], or an Azure ML datastore URI "
+            "(azureml://subscriptions/.../datastores/NAME/paths/PREFIX) as the stack output "
+            "azure.datastore_uri gives it.",
         ),
     ],
 ) -> None:

@@ -33,6 +33,27 @@ def test_help_on_every_command():
         assert sub.exit_code == 0 and "Usage" in sub.output, name
 
 
+def test_help_off_a_terminal_is_whole_and_flags_carry_no_type_label():
+    """Piped help (CI logs, `| less`) keeps every option's help and shows no `<bool>`."""
+    for args in (["--help"], ["upload", "--help"], ["image", "build", "--help"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "genai_endpoints", *args],
+            capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": ""},
+        )  # fmt: skip
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr
+        assert "<bool>" not in proc.stdout
+        assert "…" not in proc.stdout, proc.stdout  # nothing cut
+        if args[0] == "upload":
+            assert "azure.datastore_uri gives it" in proc.stdout
+
+
+def test_version_flag():
+    from scoring import __version__
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"genai-endpoints {__version__}"
+
+
 def test_generate_png_of_requested_size(tiny_image_model, tmp_path):
     out = tmp_path / "fox.png"
     result = run(
