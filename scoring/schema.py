@@ -16,14 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from scoring.errors import Problem, RequestError, UnsupportedTask, echo
 from scoring.jsonbody import json_type
 from scoring.settings import Limits
-from scoring.text import Text
+from scoring.text import Text, text_problem
 
 MAX_SEED = 2**32 - 1
 DEFAULT_STEPS = 30
@@ -89,15 +90,26 @@ IMAGE_FORMATS = (OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP)
 VIDEO_FORMATS = (OutputFormat.MP4, OutputFormat.GIF)
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """JSON true/false is not a number, though pydantic would read it as 1/0."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_not_number", "must be a number, not true or false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+Float = Annotated[float, BeforeValidator(_not_a_boolean)]
+
+
 class Outpaint(BaseModel):
     """Pixels to add on each side of the input image before inpainting the new border."""
 
     model_config = ConfigDict(extra="forbid")
 
-    left: int = Field(0, ge=0, multiple_of=8)
-    right: int = Field(0, ge=0, multiple_of=8)
-    top: int = Field(0, ge=0, multiple_of=8)
-    bottom: int = Field(0, ge=0, multiple_of=8)
+    left: Int = Field(0, ge=0, multiple_of=8)
+    right: Int = Field(0, ge=0, multiple_of=8)
+    top: Int = Field(0, ge=0, multiple_of=8)
+    bottom: Int = Field(0, ge=0, multiple_of=8)
 
     @property
     def total(self) -> int:
@@ -112,18 +124,18 @@ class GenerationRequest(BaseModel):
     task: Task | None = Field(None, description="default: inferred from the other fields")
     prompt: Text = Field(min_length=1)
     negative_prompt: Text | None = None
-    width: int | None = Field(None, ge=64, multiple_of=8)
-    height: int | None = Field(None, ge=64, multiple_of=8)
-    num_inference_steps: int | None = Field(None, ge=1, description="default: 30, capped")
-    guidance_scale: float = Field(7.5, ge=0.0, le=50.0)
-    seed: int | None = Field(None, ge=0, le=MAX_SEED)
-    num_outputs: int = Field(1, ge=1)
+    width: Int | None = Field(None, ge=64, multiple_of=8)
+    height: Int | None = Field(None, ge=64, multiple_of=8)
+    num_inference_steps: Int | None = Field(None, ge=1, description="default: 30, capped")
+    guidance_scale: Float = Field(7.5, ge=0.0, le=50.0)
+    seed: Int | None = Field(None, ge=0, le=MAX_SEED)
+    num_outputs: Int = Field(1, ge=1)
     image: str | None = Field(None, description="base64 (or data: URL) PNG, JPEG or WebP")
     mask: str | None = Field(None, description="base64 image; white = repaint, black = keep")
-    strength: float | None = Field(None, gt=0.0, le=1.0)
+    strength: Float | None = Field(None, gt=0.0, le=1.0)
     outpaint: Outpaint | None = None
-    num_frames: int | None = Field(None, ge=1)
-    fps: int | None = Field(None, ge=1, le=60)
+    num_frames: Int | None = Field(None, ge=1)
+    fps: Int | None = Field(None, ge=1, le=60)
     output_format: OutputFormat | None = None
 
 
@@ -169,8 +181,11 @@ def _describe(err: dict) -> Problem:
         return Problem(field, f"unknown field; allowed fields: {', '.join(parent.model_fields)}")
     if kind == "missing":
         return Problem(field, "required")
-    if kind == "text":
+    if kind in ("text", "bool_not_number"):
         return Problem(field, err["msg"])
+    if kind == "string_unicode":  # a lone surrogate, caught by pydantic before our check
+        value = err.get("input")
+        return Problem(field, text_problem(value) if isinstance(value, str) else "not text")
     if kind in _TYPE_WORDS:
         return Problem(field, f"{_TYPE_WORDS[kind]} (got {_got(err.get('input'))})")
     msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
