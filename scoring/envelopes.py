@@ -76,10 +76,10 @@ def unwrap(payload: Any, limits: Limits) -> Unwrapped:
         )
     extra = sorted(set(payload) - {kinds[0], "parameters"})
     if extra:
+        name = clip(extra[0]) or '""'
         raise RequestError(
-            f"{clip(extra[0])}: unknown top-level field beside '{kinds[0]}'; "
-            f"allowed: {kinds[0]}, parameters",
-            field=extra[0],
+            f"{name}: unknown top-level field beside '{kinds[0]}'; allowed: {kinds[0]}, parameters",
+            field=name,
         )
 
     if kinds[0] == "inputs":

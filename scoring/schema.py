@@ -174,7 +174,7 @@ _TYPE_WORDS = {
 
 
 def _describe(err: dict) -> Problem:
-    field = ".".join(str(p) for p in err["loc"]) or "request"
+    field = ".".join(str(p) or '""' for p in err["loc"]) or "request"
     kind = err["type"]
     if kind == "extra_forbidden":
         parent = Outpaint if field.startswith("outpaint.") else GenerationRequest
