@@ -40,6 +40,7 @@ CLOUDS = tuple(ROUTES)
 # cheap generations; the limits' logic is the same at any size
 SERVER_ENV = {
     "GENAI_MAX_STEPS": "2",
+    "GENAI_MAX_OUTPUTS": "2",
     "GENAI_MAX_FRAMES": "4",
     "GENAI_MAX_SIDE": "256",
     "GENAI_MAX_PIXELS": str(128 * 128),
