@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from scoring.errors import Problem, RequestError, UnsupportedTask, echo
@@ -97,23 +97,25 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
-Int = Annotated[int, BeforeValidator(_not_a_boolean)]
-Float = Annotated[float, BeforeValidator(_not_a_boolean)]
-
-
 class Outpaint(BaseModel):
     """Pixels to add on each side of the input image before inpainting the new border."""
 
     model_config = ConfigDict(extra="forbid")
 
-    left: Int = Field(0, ge=0, multiple_of=8)
-    right: Int = Field(0, ge=0, multiple_of=8)
-    top: Int = Field(0, ge=0, multiple_of=8)
-    bottom: Int = Field(0, ge=0, multiple_of=8)
+    left: int = Field(0, ge=0, multiple_of=8)
+    right: int = Field(0, ge=0, multiple_of=8)
+    top: int = Field(0, ge=0, multiple_of=8)
+    bottom: int = Field(0, ge=0, multiple_of=8)
+
+    _no_booleans = field_validator("*", mode="before")(_not_a_boolean)
 
     @property
     def total(self) -> int:
         return self.left + self.right + self.top + self.bottom
+
+
+NUMBER_FIELDS = ("width", "height", "num_inference_steps", "guidance_scale", "seed",
+                 "num_outputs", "strength", "num_frames", "fps")  # fmt: skip
 
 
 class GenerationRequest(BaseModel):
@@ -124,19 +126,21 @@ class GenerationRequest(BaseModel):
     task: Task | None = Field(None, description="default: inferred from the other fields")
     prompt: Text = Field(min_length=1)
     negative_prompt: Text | None = None
-    width: Int | None = Field(None, ge=64, multiple_of=8)
-    height: Int | None = Field(None, ge=64, multiple_of=8)
-    num_inference_steps: Int | None = Field(None, ge=1, description="default: 30, capped")
-    guidance_scale: Float = Field(7.5, ge=0.0, le=50.0)
-    seed: Int | None = Field(None, ge=0, le=MAX_SEED)
-    num_outputs: Int = Field(1, ge=1)
+    width: int | None = Field(None, ge=64, multiple_of=8)
+    height: int | None = Field(None, ge=64, multiple_of=8)
+    num_inference_steps: int | None = Field(None, ge=1, description="default: 30, capped")
+    guidance_scale: float = Field(7.5, ge=0.0, le=50.0)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    num_outputs: int = Field(1, ge=1)
     image: str | None = Field(None, description="base64 (or data: URL) PNG, JPEG or WebP")
     mask: str | None = Field(None, description="base64 image; white = repaint, black = keep")
-    strength: Float | None = Field(None, gt=0.0, le=1.0)
+    strength: float | None = Field(None, gt=0.0, le=1.0)
     outpaint: Outpaint | None = None
-    num_frames: Int | None = Field(None, ge=1)
-    fps: Int | None = Field(None, ge=1, le=60)
+    num_frames: int | None = Field(None, ge=1)
+    fps: int | None = Field(None, ge=1, le=60)
     output_format: OutputFormat | None = None
+
+    _no_booleans = field_validator(*NUMBER_FIELDS, mode="before")(_not_a_boolean)
 
 
 FIELDS = tuple(GenerationRequest.model_fields)
