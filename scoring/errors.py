@@ -16,7 +16,11 @@ ECHO_CHARS = 40  # a value quoted back to the caller
 
 
 def clip(text: str, limit: int = ECHO_CHARS) -> str:
-    """A caller-chosen name (an unknown key) cut to a readable length."""
+    """A caller-chosen name (an unknown key) cut to a readable length, with control
+    characters, line breaks and lone surrogates escaped (it may end up in a log line or
+    an HTTP reason phrase)."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text[:limit])
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

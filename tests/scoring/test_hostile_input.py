@@ -365,3 +365,10 @@ def test_headers_are_named_and_echoed_short(image_scorer):
     ans = image_scorer.handle(b'{"prompt":"x"}', accept="text/html" + "y" * 500)
     err = ans.json()["error"]
     assert ans.status == 406 and err["field"] == "Accept" and len(err["message"]) < 400
+
+
+def test_unknown_key_names_are_clipped_and_escaped(image_scorer):
+    key = "a\r\nX-Injected: 1" + "z" * 100
+    err = refused(image_scorer, {"prompt": "x", key: 1})
+    assert "\r" not in err["field"] and "\n" not in err["message"]
+    assert err["field"].startswith("a\\u000d\\u000aX-Injected") and len(err["field"]) <= 40
