@@ -14,12 +14,14 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from scoring import determinism
 from scoring.errors import GenerationTimeout, ModelNotReady
 from scoring.images import prepare_inputs
 from scoring.schema import MAX_SEED, ModelInfo, ResolvedRequest, Task
@@ -119,7 +121,6 @@ class Engine:
         log.info("loaded %s in %.2f s on %s", self.model_dir, self.load_s, self.device)
 
     def _load(self) -> None:
-        import torch
         from diffusers import DiffusionPipeline
 
         index = self.model_dir / "model_index.json"
@@ -129,8 +130,8 @@ class Engine:
             )
         self.device = pick_device(self.settings.device)
         self.dtype = pick_dtype(self.settings.dtype, self.device)
-        if self.device == "cuda":
-            torch.backends.cudnn.benchmark = False  # autotuning picks kernels per run
+        # before the first matrix product: MKL's reproducible mode can only be set then
+        self.determinism = determinism.configure(self.device)
         quiet_loading()
         try:
             with warnings.catch_warnings():
@@ -148,6 +149,7 @@ class Engine:
         pipe.scheduler = make_scheduler(self.settings.scheduler, pipe.scheduler)
         pipe.to(self.device)
         pipe.set_progress_bar_config(disable=True)
+        determinism.standard_layout(pipe)  # derived pipelines share these modules
         self.base = pipe
 
         if "num_frames" in inspect.signature(pipe.__call__).parameters:
@@ -225,46 +227,62 @@ class Engine:
         deadline: float | None = None,
         progress: Progress | None = None,
     ) -> Generated:
-        """Run the pipeline. Output i uses seed ``seed + i`` on its own CPU generator, so
-        each output is reproducible alone and the same on any device type."""
+        """Run the pipeline once per output. Output i uses seed ``seed + i`` on its own CPU
+        generator, in a call of its own: batching would change the shapes, hence the float
+        summation order, of every matrix product, so output i would differ from the same
+        request made alone with ``seed + i``. (The text-to-video pipeline cannot batch at
+        all: it ignores ``num_images_per_prompt`` and refuses a list of generators.)"""
+        base_seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        seeds = [(base_seed + i) % (MAX_SEED + 1) for i in range(req.num_outputs)]
+        per_output = self._steps_to_run(req)
+        total = per_output * len(seeds)
+        done = [0]
+
+        def on_step(offset: int, step: int) -> None:
+            done[0] = offset + step + 1
+            if deadline is not None and time.monotonic() > deadline:
+                raise GenerationTimeout(
+                    f"generation stopped after {done[0]} of {total} steps: past the "
+                    f"{self.settings.request_timeout_s:g} s limit; ask for fewer steps, "
+                    "frames, outputs or pixels"
+                )
+            if progress is not None:
+                progress(done[0], total)
+
+        start = time.monotonic()
+        outputs: list[list[Image.Image]] = []
+        for i, seed in enumerate(seeds):
+            outputs += self._run(req, kwargs, [seed], partial(on_step, i * per_output))
+        inference_s = time.monotonic() - start
+        width, height = outputs[0][0].size
+        return Generated(outputs, seeds, width, height, inference_s, steps_run=done[0])
+
+    def _run(
+        self,
+        req: ResolvedRequest,
+        kwargs: dict[str, Any],
+        seeds: list[int],
+        on_step: Callable[[int], None],
+    ) -> list[list[Image.Image]]:
+        """One pipeline call making ``len(seeds)`` outputs (one, unless a later batching
+        mode trades per-output reproducibility for speed)."""
         import torch
 
         pipe = self._pipes[req.task]
-        base_seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        seeds = [(base_seed + i) % (MAX_SEED + 1) for i in range(req.num_outputs)]
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-        total = self._steps_to_run(req)
-        done = [0]
-
-        def on_step(step: int) -> None:
-            done[0] = step + 1
-            if deadline is not None and time.monotonic() > deadline:
-                raise GenerationTimeout(
-                    f"generation stopped after {step + 1} of {total} steps: past the "
-                    f"{self.settings.request_timeout_s:g} s limit; ask for fewer steps, "
-                    "frames or pixels"
-                )
-            if progress is not None:
-                progress(step + 1, total)
-
         call = dict(kwargs, generator=generators, output_type="np")
+        if "num_images_per_prompt" in call:
+            call["num_images_per_prompt"] = len(seeds)
         params = inspect.signature(pipe.__call__).parameters
         if "callback_on_step_end" in params:
             call["callback_on_step_end"] = lambda _p, i, _t, kw: (on_step(i), kw)[1]
         elif "callback" in params:
             call.update(callback=lambda i, _t, _latents: on_step(i), callback_steps=1)
-
-        start = time.monotonic()
         with torch.inference_mode():
             result = pipe(**call)
-        inference_s = time.monotonic() - start
-
         if req.task.is_video:
-            outputs = [[_to_pil(f) for f in video] for video in _frames(result)]
-        else:
-            outputs = [[_to_pil(img)] for img in result.images]
-        width, height = outputs[0][0].size
-        return Generated(outputs, seeds, width, height, inference_s, steps_run=done[0])
+            return [[_to_pil(f) for f in video] for video in _frames(result)]
+        return [[_to_pil(img)] for img in result.images]
 
     def _steps_to_run(self, req: ResolvedRequest) -> int:
         if req.task.needs_image:

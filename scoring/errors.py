@@ -1,6 +1,55 @@
-"""Errors that carry their HTTP answer, so every adapter maps them the same way."""
+"""Errors that carry their HTTP answer, so every adapter maps them the same way.
+
+A refused request may have many problems (a body with 500,000 unknown keys has 500,000);
+the answer names the first few, each with its field, then says how many more there are,
+so an error body stays a few hundred bytes whatever the request was.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+SHOWN_PROBLEMS = 5  # problems spelled out in one answer; the rest are counted
+MAX_DETAIL_CHARS = 300  # one problem's text
+ECHO_CHARS = 40  # a value quoted back to the caller
+
+
+def clip(text: str, limit: int = ECHO_CHARS) -> str:
+    """A caller-chosen name (an unknown key) cut to a readable length, with control
+    characters, line breaks and lone surrogates escaped (it may end up in a log line or
+    an HTTP reason phrase)."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text[:limit])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def echo(value: object) -> str:
+    """A caller's value quoted back, short: never the 6 MB string they sent."""
+    text = repr(value)
+    return text if len(text) <= ECHO_CHARS else text[: ECHO_CHARS - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: where (``field``, e.g. ``outpaint.left``) and what."""
+
+    field: str
+    detail: str
+
+    @property
+    def text(self) -> str:
+        detail = self.detail
+        if len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[: MAX_DETAIL_CHARS - 3] + "..."
+        return f"{clip(self.field)}: {detail}"
+
+
+def summarize(problems: list[Problem]) -> str:
+    """The first few problems, then how many more: bounded whatever the request was."""
+    shown = "; ".join(p.text for p in problems[:SHOWN_PROBLEMS])
+    more = len(problems) - SHOWN_PROBLEMS
+    return f"{shown}; and {more} more" if more > 0 else shown
 
 
 class ScoringError(Exception):
@@ -14,19 +63,44 @@ class ScoringError(Exception):
         self.field = field
 
     def to_dict(self) -> dict:
-        body: dict = {"code": self.status, "message": self.message}
-        if self.field:
-            body["field"] = self.field
-        return {"error": body}
+        """``{"error": {"code", "field", "message"}}``; ``field`` is null when no field is at
+        fault (a busy server, a timeout)."""
+        return {"error": {"code": self.status, "field": self.field, "message": self.message}}
 
     def headers(self) -> dict[str, str]:
         return {}
 
 
 class RequestError(ScoringError):
-    """The request is malformed or outside the deployment's limits (400)."""
+    """The request is malformed or outside the deployment's limits (400).
+
+    Build it from one message (``RequestError("width: ...", field="width")``) or from a
+    list of problems (``RequestError.of(problems)``); either way it keeps ``problems``, so
+    a caller that relays an inner request (one Vertex instance) can relocate the fields.
+    """
 
     status = 400
+
+    def __init__(
+        self, message: str, *, field: str | None = None, problems: list[Problem] | None = None
+    ) -> None:
+        if problems is None:
+            where = field or message.partition(":")[0]
+            prefix = f"{where}: "
+            detail = message[len(prefix) :] if message.startswith(prefix) else message
+            problems = [Problem(where, detail)]
+        super().__init__(message, field=clip(field or problems[0].field))
+        self.problems = problems
+
+    @classmethod
+    def of(cls, problems: Iterable[Problem]) -> RequestError:
+        problems = list(problems)
+        return cls(summarize(problems), field=problems[0].field, problems=problems)
+
+    def relocated(self, where: Callable[[str], str]) -> RequestError:
+        """The same error with each field renamed by ``where`` (e.g. ``instances[1].width``)."""
+        moved = [Problem(where(p.field), p.detail) for p in self.problems]
+        return type(self).of(moved)
 
 
 class PayloadTooLarge(RequestError):

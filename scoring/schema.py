@@ -1,21 +1,30 @@
 """The one request schema every cloud and task maps onto.
 
 Validation happens in two steps, both before anything reaches the model:
-``GenerationRequest`` checks each field on its own (types, ranges, unknown fields), and
-``resolve`` checks the fields together against the loaded model and the deployment's
-limits. Every failure is a ``RequestError`` naming the field and what is allowed.
+``GenerationRequest`` checks each field on its own (types, ranges, unknown fields, text),
+and ``resolve`` checks the fields together against the loaded model and the deployment's
+limits. Every failure is a ``RequestError`` naming the field and what is allowed; the
+messages are this module's own words (never Python's or pydantic's internals), and echo
+at most a few characters of the caller's value.
+
+To add a field: declare it on ``GenerationRequest`` (a free-text field is typed ``Text``,
+which gives it the one text check), then check it against the others in ``resolve``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
-from scoring.errors import RequestError, UnsupportedTask
+from scoring.errors import Problem, RequestError, UnsupportedTask, echo
+from scoring.jsonbody import json_type
 from scoring.settings import Limits
+from scoring.text import Text, text_problem
 
 MAX_SEED = 2**32 - 1
 DEFAULT_STEPS = 30
@@ -81,6 +90,13 @@ IMAGE_FORMATS = (OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP)
 VIDEO_FORMATS = (OutputFormat.MP4, OutputFormat.GIF)
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """JSON true/false is not a number, though pydantic would read it as 1/0."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_not_number", "must be a number, not true or false")
+    return value
+
+
 class Outpaint(BaseModel):
     """Pixels to add on each side of the input image before inpainting the new border."""
 
@@ -91,9 +107,15 @@ class Outpaint(BaseModel):
     top: int = Field(0, ge=0, multiple_of=8)
     bottom: int = Field(0, ge=0, multiple_of=8)
 
+    _no_booleans = field_validator("*", mode="before")(_not_a_boolean)
+
     @property
     def total(self) -> int:
         return self.left + self.right + self.top + self.bottom
+
+
+NUMBER_FIELDS = ("width", "height", "num_inference_steps", "guidance_scale", "seed",
+                 "num_outputs", "strength", "num_frames", "fps")  # fmt: skip
 
 
 class GenerationRequest(BaseModel):
@@ -102,8 +124,8 @@ class GenerationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     task: Task | None = Field(None, description="default: inferred from the other fields")
-    prompt: str = Field(min_length=1)
-    negative_prompt: str | None = None
+    prompt: Text = Field(min_length=1)
+    negative_prompt: Text | None = None
     width: int | None = Field(None, ge=64, multiple_of=8)
     height: int | None = Field(None, ge=64, multiple_of=8)
     num_inference_steps: int | None = Field(None, ge=1, description="default: 30, capped")
@@ -118,42 +140,67 @@ class GenerationRequest(BaseModel):
     fps: int | None = Field(None, ge=1, le=60)
     output_format: OutputFormat | None = None
 
+    _no_booleans = field_validator(*NUMBER_FIELDS, mode="before")(_not_a_boolean)
+
 
 FIELDS = tuple(GenerationRequest.model_fields)
 
 
-def parse_request(data: Any) -> GenerationRequest:
+def parse_request(data: Any, limits: Limits | None = None) -> GenerationRequest:
     """Validate one request object; a failure names every bad field and what is allowed."""
     if not isinstance(data, dict):
         raise RequestError(
-            f"request must be a JSON object with fields {', '.join(FIELDS)}; "
-            f"got {type(data).__name__}"
+            f"request: must be a JSON object with fields {', '.join(FIELDS)}; "
+            f"got {json_type(data)}",
+            field="request",
         )
     try:
-        return GenerationRequest.model_validate(data)
+        return GenerationRequest.model_validate(data, context={"limits": limits or Limits()})
     except ValidationError as exc:
-        problems = [_describe(err) for err in exc.errors(include_url=False)]
-        first = ".".join(str(p) for p in exc.errors()[0]["loc"]) or None
-        raise RequestError("; ".join(problems), field=first) from None
+        errors = exc.errors(include_url=False, include_context=False)
+        raise RequestError.of(_describe(err) for err in errors) from None
 
 
-def _describe(err: dict) -> str:
-    field = ".".join(str(p) for p in err["loc"]) or "request"
-    if err["type"] == "extra_forbidden":
+_TYPE_WORDS = {
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "int_parsing_size": "must be an integer of at most 20 digits",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+}
+
+
+def _describe(err: dict) -> Problem:
+    field = ".".join(str(p) or '""' for p in err["loc"]) or "request"
+    kind = err["type"]
+    if kind == "extra_forbidden":
         parent = Outpaint if field.startswith("outpaint.") else GenerationRequest
-        allowed = ", ".join(parent.model_fields)
-        return f"{field}: unknown field; allowed fields: {allowed}"
-    if err["type"] == "enum":
-        return f"{field}: {err['msg'].replace('Input should be', 'must be')} (got {_short(err)})"
-    if err["type"] == "missing":
-        return f"{field}: required"
+        return Problem(field, f"unknown field; allowed fields: {', '.join(parent.model_fields)}")
+    if kind == "missing":
+        return Problem(field, "required")
+    if kind in ("text", "bool_not_number"):
+        return Problem(field, err["msg"])
+    if kind == "string_unicode":  # a lone surrogate, caught by pydantic before our check
+        value = err.get("input")
+        return Problem(field, text_problem(value) if isinstance(value, str) else "not text")
+    if kind in _TYPE_WORDS:
+        return Problem(field, f"{_TYPE_WORDS[kind]} (got {_got(err.get('input'))})")
     msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
-    return f"{field}: {msg} (got {_short(err)})"
+    return Problem(field, f"{msg} (got {_got(err.get('input'))})")
 
 
-def _short(err: dict) -> str:
-    text = repr(err.get("input"))
-    return text if len(text) <= 40 else text[:37] + "..."
+def _got(value: Any) -> str:
+    """The caller's value, short; containers by their JSON type only."""
+    if isinstance(value, dict | list):
+        return f"a JSON {json_type(value)}"
+    return echo(value)
 
 
 @dataclass(frozen=True)
@@ -216,15 +263,11 @@ def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> Resolved
         raise UnsupportedTask(
             f"task: model '{info.model_id}' cannot do {task.value}; it can do: {can}", field="task"
         )
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
 
     def bad(field: str, message: str) -> None:
-        problems.append((field, f"{field}: {message}"))
+        problems.append(Problem(field, message))
 
-    if len(req.prompt) > limits.max_prompt_chars:
-        bad("prompt", f"at most {limits.max_prompt_chars} characters (got {len(req.prompt)})")
-    if req.negative_prompt and len(req.negative_prompt) > limits.max_prompt_chars:
-        bad("negative_prompt", f"at most {limits.max_prompt_chars} characters")
     steps = req.num_inference_steps or min(DEFAULT_STEPS, limits.max_steps)
     if steps > limits.max_steps:
         bad("num_inference_steps", f"must be between 1 and {limits.max_steps} (got {steps})")
@@ -265,8 +308,12 @@ def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> Resolved
     if not task.needs_image:
         width = width or info.default_width
         height = height or info.default_height
-    if width is not None and height is not None:
-        check_canvas(width, height, limits, bad, field="width")
+    if width is not None and height is not None and req.outpaint is None:
+        # image tasks without both sides get the whole check once the image's header is read
+        check_canvas(width, height, limits, bad)
+        if not task.needs_image and not problems:
+            frames = num_frames if task.is_video else 1
+            check_work([(width, height, frames, req.num_outputs)], limits, bad)
 
     strength = req.strength if req.strength is not None else default_strength(task)
     if task.needs_image and int(steps * strength) < 1:
@@ -276,7 +323,7 @@ def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> Resolved
         )
 
     if problems:
-        raise RequestError("; ".join(msg for _, msg in problems), field=problems[0][0])
+        raise RequestError.of(problems)
     return ResolvedRequest(
         task=task,
         prompt=req.prompt,
@@ -303,13 +350,49 @@ def default_strength(task: Task) -> float:
     return 0.8 if task is Task.IMAGE_TO_IMAGE else 1.0
 
 
-def check_canvas(width: int, height: int, limits: Limits, bad, *, field: str) -> None:
-    """Report a canvas that is too large; ``bad(field, message)`` collects the problem."""
-    if max(width, height) > limits.max_side:
-        bad(field, f"each side must be at most {limits.max_side} px (got {width}x{height})")
-    elif width * height > limits.max_pixels:
+def check_canvas(
+    width: int,
+    height: int,
+    limits: Limits,
+    bad: Callable[[str, str], None],
+    *,
+    width_field: str = "width",
+    height_field: str = "height",
+    what: str = "",
+) -> None:
+    """Report a canvas that is too large, each side against the field it came from (an
+    explicit ``width``/``height``, the input ``image``, or ``outpaint``); ``bad(field,
+    message)`` collects the problem. Python integers: no overflow, whatever was sent."""
+    too_long = False
+    for side, field in ((width, width_field), (height, height_field)):
+        if side > limits.max_side:
+            too_long = True
+            bad(field, f"{what}each side at most {limits.max_side} px (got {width}x{height})")
+    if not too_long and width * height > limits.max_pixels:
+        field = height_field if height > width else width_field
         bad(
             field,
-            f"width x height must be at most {limits.max_pixels} pixels "
+            f"{what}width x height must be at most {limits.max_pixels} pixels "
             f"(got {width}x{height} = {width * height})",
         )
+
+
+def check_work(
+    items: list[tuple[int, int, int, int]], limits: Limits, bad: Callable[[str, str], None]
+) -> None:
+    """The work budget of one request: width x height x frames x outputs, summed over its
+    items (one per instance of a batch), against ``max_request_pixels``."""
+    total = sum(w * h * frames * outputs for w, h, frames, outputs in items)
+    if total <= limits.max_request_pixels:
+        return
+    if len(items) > 1:
+        field, parts = "instances", f"{len(items)} instances together ask for"
+    else:
+        w, h, frames, outputs = items[0]
+        field = "num_outputs" if outputs > 1 else "num_frames" if frames > 1 else "width"
+        parts = f"{w}x{h} x {frames} frame(s) x {outputs} output(s) ="
+    bad(
+        field,
+        f"{parts} {total} pixels of work; at most {limits.max_request_pixels} per request "
+        "(ask for fewer outputs, frames or pixels)",
+    )

@@ -1,8 +1,10 @@
 """The cloud-neutral request path: bytes in, an HTTP-style answer out.
 
 Every cloud adapter calls ``Scorer``; they differ only in transport. Order matters:
-size, JSON, envelope, schema, model and limits, and input pixels are all checked before
-a request queues for the GPU, so nothing invalid reaches the model.
+size, JSON (bounded), envelope, schema, model and limits, the output canvas from the input
+image's header, the work budget and the batch totals are all decided from the request
+alone, then input pixels are decoded, all before a request queues for the GPU, so nothing
+invalid reaches the model and no refused request allocates more than its limits.
 """
 
 from __future__ import annotations
@@ -12,25 +14,38 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from scoring import __version__, encoders
+from scoring import __version__, encoders, jsonbody
 from scoring.engine import Engine, Generated, Progress
 from scoring.envelopes import Envelope, unwrap
 from scoring.errors import (
     InternalError,
     NotAcceptable,
     PayloadTooLarge,
+    Problem,
     RequestError,
     ScoringError,
     UnsupportedMediaType,
+    echo,
 )
 from scoring.gate import GenerationGate
-from scoring.schema import CONTENT_TYPES, OutputFormat, ResolvedRequest, parse_request, resolve
+from scoring.images import plan_canvas
+from scoring.schema import (
+    CONTENT_TYPES,
+    OutputFormat,
+    ResolvedRequest,
+    check_work,
+    parse_request,
+    resolve,
+)
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+JSON_TYPES = (JSON, "text/json", "application/x-json")
+MAX_ERROR_CHARS = 2000  # SHOWN_PROBLEMS problems of MAX_DETAIL_CHARS each, with room
 
 
 @dataclass
@@ -49,7 +64,12 @@ class Answer:
 
     @classmethod
     def of_error(cls, err: ScoringError) -> Answer:
-        return cls.of_json(err.to_dict(), err.status, err.headers())
+        """``{"error": {"code", "field", "message"}}``, a few hundred bytes at most."""
+        body = err.to_dict()
+        message = body["error"]["message"]
+        if len(message) > MAX_ERROR_CHARS:
+            body["error"]["message"] = message[: MAX_ERROR_CHARS - 3] + "..."
+        return cls.of_json(body, err.status, err.headers())
 
 
 class Accept:
@@ -70,7 +90,9 @@ class Accept:
                 self.raw_any = True
                 return
         allowed = ", ".join([JSON, *CONTENT_TYPES.values()])
-        raise NotAcceptable(f"Accept: cannot answer with {header!r}; allowed: {allowed}")
+        raise NotAcceptable(
+            f"Accept: cannot answer with {echo(header)}; allowed: {allowed}", field="Accept"
+        )
 
     @property
     def raw(self) -> bool:
@@ -116,31 +138,88 @@ class Scorer:
     # steps (SageMaker's input_fn / predict_fn / output_fn) call the same code.
 
     def parse(self, body: bytes | str, content_type: str | None = JSON) -> Parsed:
-        """Size, media type, JSON, envelope, schema, model, limits and input pixels."""
-        if isinstance(body, str):
-            body = body.encode()
+        """Size, media type, JSON, envelope, schema, model, limits and input headers."""
+        if isinstance(body, str):  # surrogatepass: a lone surrogate is then invalid UTF-8
+            body = body.encode("utf-8", "surrogatepass")
         if len(body) > self.limits.max_request_bytes:
             raise PayloadTooLarge(
-                f"body: {len(body)} bytes; at most {self.limits.max_request_bytes}"
+                f"body: {len(body)} bytes; at most {self.limits.max_request_bytes}", field="body"
             )
         base = (content_type or JSON).split(";")[0].strip().lower()
-        if base not in (JSON, "text/json", "application/x-json"):
-            raise UnsupportedMediaType(f"Content-Type: {content_type!r}; send {JSON}")
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RequestError(f"body: not valid JSON ({exc})") from None
-        return self.parse_payload(payload)
+        if base not in JSON_TYPES:
+            raise UnsupportedMediaType(
+                f"Content-Type: {echo(content_type)} is not JSON; send {JSON}",
+                field="Content-Type",
+            )
+        return self.parse_payload(jsonbody.loads(body, self.limits.max_request_bytes))
 
     def parse_payload(self, payload: Any) -> Parsed:
+        """A parsed body (also what adapters whose server parses JSON hand over): every
+        request of the envelope planned, the batch totals checked, then inputs decoded."""
+        jsonbody.check_shape(payload)
         unwrapped = unwrap(payload, self.limits)
-        jobs = [self.validate(item) for item in unwrapped.requests]
+        plans: list[Plan] = []
+        problems: list[Problem] = []
+        for i, item in enumerate(unwrapped.requests):
+            try:
+                plans.append(self.plan(item))
+            except RequestError as err:
+                problems += err.relocated(partial(unwrapped.locate, i)).problems
+        if problems:
+            raise RequestError.of(list(dict.fromkeys(problems)))
+        self.check_batch(plans)
+        jobs = []
+        for i, plan in enumerate(plans):
+            try:
+                jobs.append(self.prepare(plan))
+            except RequestError as err:
+                raise err.relocated(partial(unwrapped.locate, i)) from None
         return Parsed(unwrapped.envelope, jobs)
 
     def validate(self, item: dict) -> Job:
         """Schema, model, limits and input pixels: everything short of running the model."""
-        req = resolve(parse_request(item), self.engine.info, self.limits)
-        return Job(req, self.engine.prepare(req))
+        return self.prepare(self.plan(item))
+
+    def plan(self, item: dict) -> Plan:
+        """Everything decided from the request alone: schema, model, limits, the output
+        canvas (from the input image's header) and the work budget. No pixel is decoded."""
+        req = resolve(parse_request(item, self.limits), self.engine.info, self.limits)
+        width, height = req.width, req.height
+        if req.task.needs_image:
+            canvas = plan_canvas(req, self.limits)
+            width, height = canvas.width, canvas.height
+        frames = req.num_frames if req.task.is_video else 1
+        plan = Plan(req, width, height, frames)
+        problems: list[Problem] = []
+        check_work([plan.work], self.limits, lambda f, m: problems.append(Problem(f, m)))
+        if problems:
+            raise RequestError.of(problems)
+        return plan
+
+    def check_batch(self, plans: list[Plan]) -> None:
+        """Totals over the requests of one body (a Vertex batch runs in one GPU turn)."""
+        if len(plans) < 2:
+            return
+        problems: list[Problem] = []
+        outputs = sum(p.req.num_outputs for p in plans)
+        if outputs > self.limits.max_outputs:
+            problems.append(
+                Problem(
+                    "instances",
+                    f"{outputs} outputs in all ({len(plans)} instances, num_outputs "
+                    f"{'+'.join(str(p.req.num_outputs) for p in plans)}); "
+                    f"at most {self.limits.max_outputs} per request",
+                )
+            )
+        check_work(
+            [p.work for p in plans], self.limits, lambda f, m: problems.append(Problem(f, m))
+        )
+        if problems:
+            raise RequestError.of(problems)
+
+    def prepare(self, plan: Plan) -> Job:
+        """Decode the inputs and build the pipeline's arguments (sizes already decided)."""
+        return Job(plan.req, self.engine.prepare(plan.req))
 
     def negotiate(self, parsed: Parsed, wants: Accept) -> None:
         """Refuse an Accept header the answer could not honour."""
@@ -235,6 +314,20 @@ class Scorer:
         if req.task.is_video:
             meta.update(num_frames=len(gen.outputs[0]), fps=req.fps)
         return blobs, meta
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request checked from its own fields and its input's header, not yet decoded."""
+
+    req: ResolvedRequest
+    width: int
+    height: int
+    frames: int
+
+    @property
+    def work(self) -> tuple[int, int, int, int]:
+        return (self.width, self.height, self.frames, self.req.num_outputs)
 
 
 @dataclass(frozen=True)

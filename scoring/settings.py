@@ -18,7 +18,8 @@ SchedulerName = Literal["dpm++", "euler", "euler-a", "ddim", "pndm", "model-defa
 
 
 class Limits(BaseSettings):
-    """Per-deployment caps. The defaults suit a 24 GB GPU and a 60 s synchronous call."""
+    """Per-deployment caps, all decided from the request alone before any pixel is decoded
+    or the request queues. The defaults suit a 24 GB GPU and a 60 s synchronous call."""
 
     model_config = SettingsConfigDict(env_prefix="GENAI_", frozen=True, extra="ignore")
 
@@ -29,7 +30,18 @@ class Limits(BaseSettings):
     max_outputs: int = Field(4, ge=1, description="images or videos per request")
     max_instances: int = Field(4, ge=1, description="requests batched in one envelope")
     max_request_bytes: int = Field(6_000_000, ge=1024, description="size of the request body")
-    max_prompt_chars: int = Field(2000, ge=1)
+    max_prompt_chars: int = Field(2000, ge=1, description="characters in each text field")
+    max_request_pixels: int = Field(
+        16 * 1024 * 1024,
+        ge=64 * 64,
+        description="work budget: width x height x frames x outputs, summed over a request "
+        "(every instance of a batch); 16 Mi = 4 outputs of 1024x1024, or 48 frames of 512x512",
+    )
+    max_image_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="one input image (image, mask) once base64-decoded; refused before decoding",
+    )
 
 
 class EngineSettings(BaseSettings):

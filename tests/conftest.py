@@ -8,6 +8,9 @@ import os
 
 import pytest
 
+# CPU results independent of the thread count (scoring/determinism.py): MKL reads this
+# once, when torch loads, so it is set before any test imports torch
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 # nothing in the test suite may reach a model hub
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

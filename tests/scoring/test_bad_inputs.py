@@ -53,7 +53,7 @@ BAD = [
     (
         {"prompt": "x", "image": png_b64(1024, 1024), "outpaint": {"left": 512}},
         400,
-        "image",
+        "outpaint",
         "at most",
     ),
     ({"prompt": "x", "num_inference_steps": 0}, 400, "num_inference_steps", ">= 1"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PIL import Image
 
 from scoring.encoders import encode
@@ -58,3 +59,47 @@ def test_encoders_are_byte_stable():
         first = encode(frames, fmt, fps=8)
         assert first == encode(frames, fmt, fps=8), fmt
         assert len(first) > 0
+
+
+def _gradient_png_b64() -> str:
+    """A smooth input: the VAE encoder's GroupNorm on it is where thread counts showed."""
+    import base64
+    import io
+
+    img = Image.radial_gradient("L").convert("RGB").resize((64, 64))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_same_bytes_with_one_and_two_cpu_threads(image_scorer, video_scorer):
+    """Issue 10, repro 10: seeds 0-2 of text-to-image and image-to-image all differed
+    between 1 and 2 threads before (MKL gemm, oneDNN 1x1 conv, channels-last GroupNorm)."""
+    import torch
+
+    image = _gradient_png_b64()
+    cases = [
+        (image_scorer, dict(prompt="a lighthouse", num_inference_steps=2, seed=s)) for s in (0, 1)
+    ]
+    cases += [(image_scorer, dict(prompt="x", image=image, num_inference_steps=3, seed=0))]
+    cases += [(video_scorer, dict(prompt="x", num_frames=2, num_inference_steps=1, seed=0))]
+    saved = torch.get_num_threads()
+    try:
+        runs = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            runs[threads] = [outputs(scorer, **req) for scorer, req in cases]
+    finally:
+        torch.set_num_threads(saved)
+    assert runs[1] == runs[2]
+
+
+def test_cpu_math_is_set_up_for_reproducibility(image_engine):
+    import torch
+
+    from scoring import determinism
+
+    assert torch.backends.mkldnn.enabled is False
+    if determinism.mkl_strict() is None:
+        pytest.skip("this torch has no MKL")
+    assert image_engine.determinism["mkl_strict"] is True
