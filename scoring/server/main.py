@@ -88,6 +88,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     argv = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if env is None else env
     args = parse_args(argv)
+    from scoring.determinism import apply_env
+
+    apply_env()  # before torch loads: MKL reads its reproducibility mode once
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
