@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -40,6 +40,7 @@ from scoring.service import Accept, Answer, Scorer
 log = logging.getLogger("scoring.server")
 
 LOADING_RETRY_AFTER_S = 10
+DRAIN_FACTOR = 8  # an oversize body up to 8x the limit is read and discarded, then refused
 
 
 class ModelState:
@@ -137,6 +138,8 @@ def build_app(contract: Contract, settings: ServerSettings, state: ModelState) -
             return answer(await loop.run_in_executor(pool, scorer.render, results, wants))
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is listening; nothing to say
+        except BodyDiscarded as err:
+            return answer(Answer.of_error(err))
         except (PayloadTooLarge, RequestTimeout) as err:
             # the rest of the body was never read: the connection cannot carry another request
             return answer(Answer.of_error(err), {"Connection": "close"})
@@ -172,18 +175,45 @@ def build_app(contract: Contract, settings: ServerSettings, state: ModelState) -
     return app
 
 
+class BodyDiscarded(PayloadTooLarge):
+    """An oversize body that was read to its end and thrown away: the connection stays
+    usable, so the 413 needs no ``Connection: close``."""
+
+
 async def read_body(request: Request, limit: int, settings: ServerSettings) -> bytes:
-    """The whole body, refused as soon as it is known to be too big or too slow: a
-    Content-Length over the limit is answered before a byte is read."""
+    """The whole body, refused as soon as it is known to be too big or too slow.
+
+    A declared Content-Length over the limit is refused before a byte is kept. Up to
+    ``DRAIN_FACTOR`` times the limit the rest is read and discarded first (a client still
+    sending would otherwise see its connection reset instead of the 413); beyond that, or
+    for a body that turns out too big while streaming, the answer goes out at once and the
+    connection is closed.
+    """
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise RequestError("Content-Length: not a whole number of bytes", field="body")
         if int(declared) > limit:
-            raise PayloadTooLarge(f"body: {declared} bytes; at most {limit}", field="body")
+            refusal = f"body: {declared} bytes; at most {limit}"
+            if int(declared) <= DRAIN_FACTOR * limit:
+                async for _ in timed_chunks(request, settings):
+                    pass
+                raise BodyDiscarded(refusal, field="body")
+            raise PayloadTooLarge(refusal, field="body")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in timed_chunks(request, settings):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body: more than {limit} bytes", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def timed_chunks(request: Request, settings: ServerSettings) -> AsyncIterator[bytes]:
+    """The body's chunks, each within the idle timeout and all within the body timeout."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.body_timeout_s
-    chunks: list[bytes] = []
     size = 0
     stream = request.stream().__aiter__()
     while True:
@@ -195,14 +225,11 @@ async def read_body(request: Request, limit: int, settings: ServerSettings) -> b
         try:
             chunk = await asyncio.wait_for(anext(stream), wait)
         except StopAsyncIteration:
-            break
+            return
         except TimeoutError:
             raise RequestTimeout(
                 f"body: the client sent nothing for {wait:.3g} s (after {size} bytes)",
                 field="body",
             ) from None
         size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body: more than {limit} bytes", field="body")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk

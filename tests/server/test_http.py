@@ -81,6 +81,27 @@ def test_declared_oversize_body_is_refused_before_it_is_sent(sm):
     assert r.seconds < 1
 
 
+def test_a_moderately_oversize_body_is_read_refused_and_the_connection_kept(sm):
+    """A client still sending its body gets the 413, not a reset, and can go on."""
+    body = b'{"inputs": "' + b"x" * 1_000_000 + b'"}'  # over 300 kB, under 8x it
+    head = (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
+    small = json.dumps(SMALL).encode()
+    with socket.create_connection(("127.0.0.1", sm.port), timeout=20) as sock:
+        start = time.perf_counter()
+        sock.sendall(head + body)
+        first = read_response(sock, start)
+        assert first.status == 413 and first.headers.get("connection") != "close"
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(small)}\r\n\r\n".encode()
+            + small
+        )
+        assert read_response(sock, time.perf_counter()).status == 200
+
+
 def test_chunked_body_over_the_limit_is_cut_off(sm):
     with socket.create_connection(("127.0.0.1", sm.port), timeout=10) as sock:
         start = time.perf_counter()
