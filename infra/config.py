@@ -13,7 +13,6 @@ Stack file shape (``Pulumi.<stack>.yaml``)::
       genai-endpoints:task: text-to-image
       genai-endpoints:environment: dev            # default: the stack name
       genai-endpoints:tags: {owner: ml-platform, costCentre: cc-1234}
-      genai-endpoints:hubToken: {secure: ...}     # optional, only via `config set --secret`
       genai-endpoints:runtime: {image: REGISTRY/REPO@sha256:...}   # optional: built elsewhere
       genai-endpoints:aws: {enabled: true, region: us-east-1, instanceType: ml.g5.xlarge, ...}
       genai-endpoints:gcp: {enabled: false}
@@ -43,7 +42,12 @@ from infra.common import (  # noqa: F401 - re-exported: the config API in one pl
 )
 from infra.runtime import RuntimeSection
 
-SECRET_KEYS = ("hubToken",)
+# keys earlier versions read, refused with what to do instead
+RETIRED_KEYS = {
+    "hubToken": "containers never download from the Hub (the weights are in the package); "
+    "for a gated model set HF_TOKEN in your shell when you run `genai-endpoints package "
+    "--model-id`, and remove the key with `pulumi config rm genai-endpoints:hubToken`",
+}
 OBJECT_KEYS = ("tags", "runtime", *CLOUDS)
 
 
@@ -62,7 +66,7 @@ StackSettings = create_model(
     **{name: (cloud.section, cloud.section()) for name, cloud in CLOUDS.items()},
 )
 
-ALLOWED_TOP_KEYS = tuple(f.alias or n for n, f in StackSettings.model_fields.items()) + SECRET_KEYS
+ALLOWED_TOP_KEYS = tuple(f.alias or n for n, f in StackSettings.model_fields.items())
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,6 @@ class StackConfig:
     project: str
     stack: str
     settings: Any  # a StackSettings
-    hub_token: pulumi.Output[str] | None
     plans: dict[str, Any] = field(default_factory=dict)  # cloud name → that cloud's plan
 
     @property
@@ -109,12 +112,6 @@ def _raw_keys() -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in merged.items() if k.startswith(prefix)}
 
 
-def _secret_keys() -> set[str]:
-    keys = set(runtime_config.get_config_secret_keys_env())
-    keys |= set(runtime_config._SECRET_KEYS.get())
-    return keys
-
-
 def _loc_key(loc: tuple[Any, ...]) -> str:
     return f"{NAMESPACE}:" + ".".join(str(p) for p in loc)
 
@@ -147,19 +144,19 @@ def _format(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def read_settings() -> tuple[StackSettings, pulumi.Output[str] | None]:
+def read_settings() -> StackSettings:
     """Parse and validate every key in the namespace (no manifest or catalog checks yet)."""
     raw = _raw_keys()
+    for key, why in RETIRED_KEYS.items():
+        if key in raw:
+            raise ConfigError(f"{NAMESPACE}:{key} is retired: {why}")
     unknown = sorted(set(raw) - set(ALLOWED_TOP_KEYS))
     if unknown:
         raise ConfigError(
             f"unknown key {NAMESPACE}:{unknown[0]}; allowed keys: {', '.join(ALLOWED_TOP_KEYS)}"
         )
-    cfg = pulumi.Config(NAMESPACE)
     data: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in SECRET_KEYS:
-            continue
         if key in OBJECT_KEYS:
             try:
                 parsed = json.loads(value) if isinstance(value, str) else value
@@ -178,21 +175,12 @@ def read_settings() -> tuple[StackSettings, pulumi.Output[str] | None]:
         settings = StackSettings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format(exc)) from None
-
-    hub_token = None
-    if "hubToken" in raw:
-        if f"{NAMESPACE}:hubToken" not in _secret_keys():
-            raise ConfigError(
-                f"{NAMESPACE}:hubToken is stored in plain text; allowed: a secret only, set "
-                f"with `pulumi config set --secret {NAMESPACE}:hubToken <token>`"
-            )
-        hub_token = cfg.require_secret("hubToken")
-    return settings, hub_token
+    return settings
 
 
 def load(project_dir: Path, package_dir: Path | None = None) -> StackConfig:
     """Read the whole stack config once, check each enabled cloud against manifest and catalog."""
-    settings, hub_token = read_settings()
+    settings = read_settings()
     enabled = [name for name in CLOUDS if getattr(settings, name).enabled]
     if not enabled:
         keys = ", ".join(f"{NAMESPACE}:{name}.enabled" for name in CLOUDS)
@@ -203,6 +191,5 @@ def load(project_dir: Path, package_dir: Path | None = None) -> StackConfig:
         project=pulumi.get_project(),
         stack=stack,
         settings=settings,
-        hub_token=hub_token,
         plans=plans,
     )

@@ -61,7 +61,6 @@ class SageMakerEndpointArgs:
     plan: AwsPlan
     task: str
     tags: dict[str, str]
-    hub_token: pulumi.Output[str] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -346,8 +345,6 @@ class SageMakerEndpoint(pulumi.ComponentResource):
 
         # ---------------------------------------------------------------- model
         environment_vars: dict[str, pulumi.Input[str]] = dict(environment(args))
-        if args.hub_token is not None:
-            environment_vars["HF_TOKEN"] = pulumi.Output.secret(args.hub_token)
         vpc = None
         if cfg.network.subnet_ids:
             vpc = sagemaker.ModelVpcConfigArgs(

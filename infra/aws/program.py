@@ -37,9 +37,7 @@ def deploy(cfg: StackConfig, plan: AwsPlan) -> None:
     """Create the SageMaker component and export the ``aws`` stack output."""
     component = SageMakerEndpoint(
         "sagemaker",
-        SageMakerEndpointArgs(
-            plan=plan, task=cfg.settings.task, tags=cfg.tags(), hub_token=cfg.hub_token
-        ),
+        SageMakerEndpointArgs(plan=plan, task=cfg.settings.task, tags=cfg.tags()),
     )
     inst = plan.instance
     bucket = component.bucket_name

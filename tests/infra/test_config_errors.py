@@ -52,9 +52,7 @@ def test_unknown_top_level_key(dev_config):
     dev_config["genai-endpoints:instanceType"] = "ml.g5.xlarge"
     msg = _error(dev_config)
     assert "unknown key genai-endpoints:instanceType" in msg
-    assert (
-        "allowed keys: package, task, environment, tags, runtime, aws, gcp, azure, hubToken" in msg
-    )
+    assert "allowed keys: package, task, environment, tags, runtime, aws, gcp, azure" in msg
 
 
 def test_unknown_nested_key_lists_allowed_keys(dev_config):
@@ -204,7 +202,7 @@ def test_task_not_in_package(dev_config):
         ("genai-endpoints:task", "upscale", "genai-endpoints:task='upscale': Input should be"),
         ("genai-endpoints:tags", {"owner": "x"}, "genai-endpoints:tags.costCentre is required"),
         ("genai-endpoints:tags", "oops", "genai-endpoints:tags='oops': must be an object"),
-        ("genai-endpoints:hubToken", "hf_plain", "hubToken is stored in plain text"),
+        ("genai-endpoints:hubToken", "hf_plain", "hubToken is retired: containers never download"),
         ("genai-endpoints:gcp", {"enabled": True}, "genai-endpoints:gcp.project is required"),
     ],
 )
