@@ -97,7 +97,7 @@ def list_files(root: Path) -> list[FileEntry]:
 
 
 def read_index(root: Path) -> dict:
-    index = root / "model_index.json"
+    index = Path(root) / "model_index.json"
     if not index.is_file():
         raise StagingError(f"{root}: not a diffusers model folder (no model_index.json)")
     try:

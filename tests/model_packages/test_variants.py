@@ -103,7 +103,8 @@ def test_asking_for_a_variant_the_folder_lacks_names_what_it_has():
 
 
 def test_sharded_weights_keep_their_index_and_every_shard():
-    paths = layout(None) + [
+    paths = [
+        *layout(None),
         "unet/diffusion_pytorch_model.safetensors.index.fp16.json",
         "unet/diffusion_pytorch_model-00001-of-00002.fp16.safetensors",
         "unet/diffusion_pytorch_model-00002-of-00002.fp16.safetensors",
@@ -119,7 +120,8 @@ def test_sharded_weights_keep_their_index_and_every_shard():
 
 def test_weights_outside_the_pipeline_modules_are_left_out():
     """A Hub repo's root single-file checkpoint and unused folders are never loaded."""
-    paths = layout(None) + [
+    paths = [
+        *layout(None),
         "sd_xl_base_1.0.safetensors",
         "vae_1_0/diffusion_pytorch_model.safetensors",
     ]
@@ -186,7 +188,7 @@ def test_two_variant_folder_stages_one_copy(tiny_two_variant_model):
 
 
 def test_staging_refuses_a_missing_variant(tiny_image_model):
-    with pytest.raises(StagingError, match="variant fp16: .*plain weights only"):
+    with pytest.raises(StagingError, match=r"variant fp16: .*plain weights only"):
         stage_local(tiny_image_model, variant="fp16")
 
 
