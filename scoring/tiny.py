@@ -67,7 +67,31 @@ def build_tiny_model(
     for config in sorted(out_dir.glob("tokenizer*/tokenizer_config.json")):
         if json.loads(config.read_text())["tokenizer_class"] == "CLIPTokenizer":
             _write_slow_tokenizer_files(config.parent)
+    _as_hub_checkpoints(out_dir)
     return out_dir
+
+
+def _as_hub_checkpoints(out_dir: Path) -> None:
+    """Write what real Hub repos hold where this transformers saves differently, so the
+    tiny models take the loading paths real checkpoints take (and any transformers loads
+    them): CLIP text encoders keyed ``text_model.*`` as every SD/SDXL/FLUX repo ships them
+    (transformers 5 converts those keys at load; 4.x only reads them), and the fast T5
+    tokenizer named ``T5TokenizerFast`` in model_index.json, as SD3 and FLUX repos do."""
+    from safetensors.torch import load_file, save_file
+
+    index_file = out_dir / "model_index.json"
+    index = json.loads(index_file.read_text())
+    for name, entry in index.items():
+        if entry == ["transformers", "T5Tokenizer"]:
+            index[name] = ["transformers", "T5TokenizerFast"]
+        if entry != ["transformers", "CLIPTextModel"]:
+            continue
+        for weights in sorted((out_dir / name).glob("*.safetensors")):
+            tensors = load_file(weights)
+            if not any(key.startswith("text_model.") for key in tensors):
+                tensors = {f"text_model.{key}": value for key, value in tensors.items()}
+                save_file(tensors, weights, metadata={"format": "pt"})
+    index_file.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 # --- tokenizers and text encoders ---------------------------------------------------------

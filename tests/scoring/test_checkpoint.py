@@ -20,7 +20,8 @@ from scoring.settings import EngineSettings
 
 TE = "text_encoder/model.safetensors"
 UNET = "unet/diffusion_pytorch_model.safetensors"
-FC1 = "encoder.layers.0.mlp.fc1.weight"
+FC1 = "encoder.layers.0.mlp.fc1.weight"  # as the module names it (transformers 5)
+FILE_FC1 = "text_model." + FC1  # as Hub checkpoints (and the tiny models) store it
 
 
 def edited_copy(src, dst, rel, edit):
@@ -41,7 +42,7 @@ def test_renamed_text_encoder_key_is_refused(tiny_image_model, tmp_path):
         tiny_image_model,
         tmp_path / "m",
         TE,
-        lambda t: t.__setitem__("encoder.layers.0.mlp.fc_1.weight", t.pop(FC1)),
+        lambda t: t.__setitem__("text_model.encoder.layers.0.mlp.fc_1.weight", t.pop(FILE_FC1)),
     )
     with pytest.raises(CheckpointMismatch) as exc:
         load(folder)
@@ -53,7 +54,7 @@ def test_renamed_text_encoder_key_is_refused(tiny_image_model, tmp_path):
 
 
 def test_dropped_text_encoder_key_is_refused(tiny_image_model, tmp_path):
-    folder = edited_copy(tiny_image_model, tmp_path / "m", TE, lambda t: t.pop(FC1))
+    folder = edited_copy(tiny_image_model, tmp_path / "m", TE, lambda t: t.pop(FILE_FC1))
     with pytest.raises(CheckpointMismatch, match=rf"text_encoder: .*1 missing \({FC1}\)"):
         load(folder)
 
@@ -86,7 +87,7 @@ def test_the_loaded_variant_is_the_one_checked(tiny_family, tmp_path):
 
 def test_many_missing_keys_are_summarised(tiny_image_model, tmp_path):
     def drop_layer(tensors):
-        for key in [k for k in tensors if k.startswith("encoder.layers.1.")]:
+        for key in [k for k in tensors if k.startswith("text_model.encoder.layers.1.")]:
             tensors.pop(key)
 
     folder = edited_copy(tiny_image_model, tmp_path / "m", TE, drop_layer)
@@ -96,20 +97,23 @@ def test_many_missing_keys_are_summarised(tiny_image_model, tmp_path):
         load(folder)
 
 
-def test_legacy_key_names_still_load(tiny_image_model, tmp_path):
-    """What real SD 1.x checkpoints look like to transformers 5: a ``text_model.`` prefix
-    and a persistent ``position_ids`` buffer. The library converts both: not a mismatch."""
+@pytest.mark.parametrize("layout", ["transformers-5", "position-ids"])
+def test_other_key_layouts_of_the_same_weights_still_load(tiny_image_model, tmp_path, layout):
+    """The tiny text encoder is stored as Hub repos store it (``text_model.*``, written by
+    transformers 4). The same weights keyed as transformers 5 saves them, or with the
+    persistent ``position_ids`` buffer older checkpoints carry, load: not a mismatch."""
 
-    def legacy(tensors):
-        for key in list(tensors):
-            tensors["text_model." + key] = tensors.pop(key)
-        tensors["text_model.embeddings.position_ids"] = torch.arange(77)[None]
+    def edit(tensors):
+        if layout == "transformers-5":
+            for key in list(tensors):
+                tensors[key.removeprefix("text_model.")] = tensors.pop(key)
+        else:
+            tensors["text_model.embeddings.position_ids"] = torch.arange(77)[None]
 
-    folder = edited_copy(tiny_image_model, tmp_path / "m", TE, legacy)
+    folder = edited_copy(tiny_image_model, tmp_path / "m", TE, edit)
     engine = load(folder)
-    reference = load_file(tiny_image_model / TE)[FC1]
-    loaded = engine.base.text_encoder.state_dict()[FC1]
-    assert torch.equal(loaded, reference)
+    reference = load_file(tiny_image_model / TE)[FILE_FC1]
+    assert torch.equal(engine.base.text_encoder.state_dict()[FC1], reference)
 
 
 def test_tied_weights_are_not_missing(tiny_family):
@@ -132,7 +136,7 @@ def test_loading_info_of_either_library_shape():
 @pytest.mark.slow
 @pytest.mark.parametrize("cloud", ["sagemaker", "vertex", "azureml"])
 def test_mismatched_checkpoint_fails_readiness_on_every_contract(tiny_image_model, tmp_path, cloud):
-    folder = edited_copy(tiny_image_model, tmp_path / "m", TE, lambda t: t.pop(FC1))
+    folder = edited_copy(tiny_image_model, tmp_path / "m", TE, lambda t: t.pop(FILE_FC1))
     build_packages(stage_local(folder), [cloud], tmp_path / "pkg")
     expected = "text_encoder: weights do not match CLIPTextModel"
     try:
