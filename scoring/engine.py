@@ -241,7 +241,7 @@ class Engine:
             kwargs.update(image=image, strength=req.strength, width=width, height=height)
             if mask is not None:
                 kwargs["mask_image"] = mask
-            self._check_size_multiple(width, height, "image")
+            self._check_size_multiple(width, height, "outpaint" if req.outpaint else "image")
         else:
             kwargs.update(width=req.width, height=req.height)
             self._check_size_multiple(req.width, req.height, "width")

@@ -161,6 +161,10 @@ def test_transformer_families_need_sides_in_multiples_of_16(engines, family):
     assert error["field"] == "width" and "multiples of 16" in error["message"]
     ans = call(engine, prompt="x", image=b64(textured(72, 64)), num_inference_steps=2)
     assert ans.status == 400 and ans.json()["error"]["field"] == "image"
+    ans = call(
+        engine, prompt="x", image=b64(textured()), outpaint={"left": 8}, num_inference_steps=2
+    )
+    assert ans.status == 400 and ans.json()["error"]["field"] == "outpaint"
 
 
 def test_flow_matching_families_keep_their_scheduler(engines):
