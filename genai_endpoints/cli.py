@@ -76,8 +76,18 @@ class TaskChoice(StrEnum):
 
 
 class TinyChoice(StrEnum):
+    """The old --task names of tiny-model: kept as aliases of --family sd / video."""
+
     TEXT_TO_IMAGE = "text-to-image"
     TEXT_TO_VIDEO = "text-to-video"
+
+
+class FamilyChoice(StrEnum):
+    SD = "sd"
+    SDXL = "sdxl"
+    SD3 = "sd3"
+    FLUX = "flux"
+    VIDEO = "video"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -97,34 +107,56 @@ def version() -> None:
 @app.command("tiny-model")
 def tiny_model(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the model to (created).")],
-    task: Annotated[TinyChoice, typer.Option(help="Which kind of pipeline to build.")] = (
-        TinyChoice.TEXT_TO_IMAGE
-    ),
+    family: Annotated[
+        FamilyChoice | None,
+        typer.Option(help="Model family: sd, sdxl, sd3, flux or video. Default: sd."),
+    ] = None,
+    task: Annotated[
+        TinyChoice | None,
+        typer.Option(help="Older name: text-to-image = --family sd, text-to-video = video."),
+    ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            help="Write only *.VARIANT.safetensors weights (fp16 or bf16), as many "
+            "Hub checkpoints ship."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Weight seed; the same seed gives the same bytes.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace OUT_DIR if it already has files.")] = False,
 ) -> None:
     """Build a tiny random-weight diffusers pipeline (a few MB), offline.
 
-    A text-to-image model serves text-to-image, image-to-image, inpainting and
-    outpainting; a text-to-video model serves text-to-video. They load through the same
-    from_pretrained code as a real model, so everything but image quality is exercised.
+    Each family has the real pipeline, module classes, tokenizers and scheduler, at toy
+    size: sd, sdxl, sd3 and flux serve text-to-image, image-to-image, inpainting and
+    outpainting; video serves text-to-video. They load through the same from_pretrained
+    code as a real model, so everything but image quality is exercised.
     """
+    from scoring.tiny import TinyKind
+
+    chosen = FamilyChoice(TinyKind(task.value).family.value) if task else None
+    if family is not None and chosen is not None and family is not chosen:
+        fail(f"--task {task.value} means --family {chosen.value}, not {family.value}; give one")
+    family = family or chosen or FamilyChoice.SD
+    if variant is not None and variant not in ("fp16", "bf16"):
+        fail(f"--variant: fp16 or bf16 (got {variant!r})")
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         fail(f"OUT_DIR {out_dir} is not empty; pass --force to replace it")
-    from scoring.tiny import TinyKind, build_tiny_model
+    from scoring.tiny import build_tiny_model
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with (
-        err.status(f"building tiny {task.value} model"),
+        err.status(f"building tiny {family.value} model"),
         tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".tiny-") as tmp,
     ):
-        build_tiny_model(Path(tmp) / "model", TinyKind(task.value), seed=seed)
+        build_tiny_model(Path(tmp) / "model", family.value, seed=seed, variants=(variant,))
         # built aside, then swapped in: a failure leaves any earlier model untouched
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(Path(tmp) / "model", out_dir)
     size = sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file())
-    console.print(f"wrote {task.value} model to {out_dir} ({size / 1e6:.1f} MB)")
+    what = f"{family.value} model" + (f" ({variant} weights)" if variant else "")
+    console.print(f"wrote {what} to {out_dir} ({size / 1e6:.1f} MB)")
 
 
 OPTION_OF_FIELD = {
@@ -304,6 +336,13 @@ def package(
     cloud: Annotated[CloudChoice, typer.Option(help="Which cloud's package to build.")] = (
         CloudChoice.ALL
     ),
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            help="Weight variant to ship, e.g. fp16 (*.fp16.safetensors). Default: the plain "
+            "weights, or the only variant a model has."
+        ),
+    ] = None,
     tarball: Annotated[
         bool, typer.Option(help="Also write SageMaker's model.tar.gz (normally not needed).")
     ] = False,
@@ -311,7 +350,9 @@ def package(
     """Stage a model once and build a byte-deterministic serving package per cloud.
 
     Weights are hashed while read, hard-linked into each package when the file system
-    allows (copied once otherwise), never compressed. Each package has a manifest.json.
+    allows (copied once otherwise), never compressed. A package holds one copy of each
+    weight: the plain files, the --variant ones, or the only variant a model has (from the
+    Hub only those are downloaded). Each package has a manifest.json.
     """
     from model_packages.build import CLOUDS, build_packages
     from model_packages.staging import StagingError, stage_hub, stage_local
@@ -324,13 +365,20 @@ def package(
     try:
         with err.status("hashing and staging the model"):
             if model_dir is not None:
-                staged = stage_local(model_dir)
+                staged = stage_local(model_dir, variant=variant)
             else:
-                staged = stage_hub(model_id, revision)
+                staged = stage_hub(model_id, revision, variant=variant)
         with err.status(f"building {', '.join(clouds)}"):
             manifests = build_packages(staged, clouds, out, tarball=tarball)
     except StagingError as exc:
         fail(str(exc))
+    weights = f"{staged.variant} weights" if staged.variant else "plain weights"
+    skipped = (
+        f"; left out {len(staged.left_out)} weight files it does not load"
+        if staged.left_out
+        else ""
+    )
+    console.print(f"{staged.family} model, {weights}{skipped}", highlight=False)
     for name, manifest in manifests.items():
         console.print(
             f"{name:9} {out / name}  weights {manifest.weights.key_prefix}  "

@@ -2,10 +2,16 @@
 
 Weights are never compressed and never read twice when linking works: the hash of each
 file is computed in one streamed pass, and every package links to the same inode.
+
+Only the files the engine loads are staged: one weight variant (``scoring.variants``:
+``--variant fp16``, or the one a folder holds; plain files where a folder has both), and
+no weights outside the pipeline's module folders. So the package, its size and the GPU-fit
+checks count each weight once, and a Hub staging downloads only those files.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -14,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model_packages.manifest import FileEntry
+from scoring.families import Family, components, family_of
+from scoring.variants import VariantError, choose_weights
 
 CHUNK = 8 * 1024 * 1024
 SKIP_DIRS = {".cache", ".git", ".huggingface", "__pycache__"}
-VIDEO_HINTS = ("Video", "AnimateDiff", "Wan", "LTX", "Mochi")
-IMAGE_TASKS = ["image-to-image", "inpainting", "outpainting", "text-to-image"]
+PICKLE_SUFFIXES = (".bin", ".pt", ".ckpt", ".pth", ".pkl")
+# file kinds a pipeline folder needs besides its weights: configs, vocabularies, SentencePiece
 HUB_PATTERNS = ["*.json", "*.txt", "*.safetensors", "*.model", "*.md"]
 
 
@@ -34,6 +42,9 @@ class StagedModel:
     files: tuple[FileEntry, ...]
     digest: str
     tasks: tuple[str, ...]
+    variant: str | None = None  # manifest model.variant, genai_package.json "variant"
+    family: str = Family.OTHER.value  # manifest model.family, genai_package.json "family"
+    left_out: tuple[str, ...] = ()  # weight files found but not staged (other variants)
 
     @property
     def size_bytes(self) -> int:
@@ -56,44 +67,79 @@ def tree_digest(files: list[FileEntry] | tuple[FileEntry, ...]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def list_files(root: Path) -> list[FileEntry]:
-    entries = []
+def list_paths(root: Path) -> list[str]:
+    """Every file under ``root`` (relative POSIX paths, sorted), hidden and cache folders
+    skipped; pickle-based weights refused."""
+    paths = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if path.is_dir() or any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts):
             continue
-        if path.suffix in (".bin", ".pt", ".ckpt", ".pth", ".pkl"):
+        if path.suffix in PICKLE_SUFFIXES:
             raise StagingError(
                 f"{rel}: pickle-based weights are not packaged (they can run code when "
                 "loaded); convert the model to safetensors"
             )
-        entries.append(
-            FileEntry(path=rel.as_posix(), sha256=sha256_file(path), size=path.stat().st_size)
-        )
-    return entries
+        paths.append(rel.as_posix())
+    return paths
+
+
+def hash_files(root: Path, paths: list[str] | tuple[str, ...]) -> list[FileEntry]:
+    return [
+        FileEntry(path=p, sha256=sha256_file(root / p), size=(root / p).stat().st_size)
+        for p in sorted(paths)
+    ]
+
+
+def list_files(root: Path) -> list[FileEntry]:
+    """Every file under ``root``, hashed (see ``list_paths``)."""
+    return hash_files(root, list_paths(root))
+
+
+def read_index(root: Path) -> dict:
+    index = Path(root) / "model_index.json"
+    if not index.is_file():
+        raise StagingError(f"{root}: not a diffusers model folder (no model_index.json)")
+    try:
+        return json.loads(index.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StagingError(f"{index}: not valid JSON ({exc})") from None
+
+
+def model_family(root: Path) -> Family:
+    """The model's family, from model_index.json's ``_class_name`` (no torch needed)."""
+    return family_of(str(read_index(root).get("_class_name", "")))
 
 
 def model_tasks(root: Path) -> tuple[str, ...]:
     """The tasks a model folder serves, from model_index.json alone (no torch needed)."""
-    index = root / "model_index.json"
-    if not index.is_file():
-        raise StagingError(f"{root}: not a diffusers model folder (no model_index.json)")
-    class_name = json.loads(index.read_text()).get("_class_name", "")
-    if any(hint in class_name for hint in VIDEO_HINTS):
-        return ("text-to-video",)
-    return tuple(IMAGE_TASKS)
+    return model_family(root).tasks
+
+
+def select_weights(paths: list[str], index: dict, variant: str | None):
+    """``scoring.variants.choose_weights`` with its refusal as a ``StagingError``."""
+    try:
+        return choose_weights(paths, components(index), variant)
+    except VariantError as exc:
+        raise StagingError(str(exc)) from None
 
 
 def stage_local(
-    root: Path, model_id: str | None = None, revision: str | None = None
+    root: Path,
+    model_id: str | None = None,
+    revision: str | None = None,
+    variant: str | None = None,
 ) -> StagedModel:
+    """Hash and describe the files of ``root`` the engine will load (one variant)."""
     root = Path(root)
     if not root.is_dir():
         raise StagingError(f"--model-dir: {root} is not a folder")
-    tasks = model_tasks(root)
-    files = tuple(list_files(root))
-    if not any(f.path.endswith(".safetensors") for f in files):
+    index = read_index(root)
+    family = family_of(str(index.get("_class_name", "")))
+    choice = select_weights(list_paths(root), index, variant)
+    if not any(p.endswith(".safetensors") for p in choice.keep):
         raise StagingError(f"{root}: no .safetensors weights found")
+    files = tuple(hash_files(root, choice.keep))
     digest = tree_digest(files)
     return StagedModel(
         root=root,
@@ -101,23 +147,48 @@ def stage_local(
         revision=revision or f"local-{digest[:12]}",
         files=files,
         digest=digest,
-        tasks=tasks,
+        tasks=family.tasks,
+        variant=choice.variant,
+        family=family.value,
+        left_out=choice.left_out,
     )
 
 
-def stage_hub(model_id: str, revision: str, cache_dir: Path | None = None) -> StagedModel:
-    """Download a pinned Hub snapshot (safetensors only) and stage it."""
+def hub_allow_patterns(repo_files: list[str], index: dict, variant: str | None) -> list[str]:
+    """The exact repo paths to download: the chosen variant's weights and the configs and
+    vocabularies beside them; never another variant, a root single-file checkpoint or a
+    pickle."""
+    choice = select_weights(repo_files, index, variant)
+    return sorted(
+        p
+        for p in choice.keep
+        if any(fnmatch.fnmatch(p.rsplit("/", 1)[-1], pat) for pat in HUB_PATTERNS)
+    )
+
+
+def stage_hub(
+    model_id: str, revision: str, cache_dir: Path | None = None, variant: str | None = None
+) -> StagedModel:
+    """Download a pinned Hub snapshot (one variant's safetensors, configs) and stage it."""
     if not re.fullmatch(r"[0-9a-f]{40}", revision or ""):
         raise StagingError(
             f"--revision: {revision!r} is not a commit sha (40 hex characters); a branch or tag "
             "can move, so a package would not be reproducible"
         )
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 
-    path = snapshot_download(
-        repo_id=model_id, revision=revision, cache_dir=cache_dir, allow_patterns=HUB_PATTERNS
+    index_path = hf_hub_download(
+        repo_id=model_id, filename="model_index.json", revision=revision, cache_dir=cache_dir
     )
-    return stage_local(Path(path), model_id=model_id, revision=revision)
+    index = json.loads(Path(index_path).read_text(encoding="utf-8"))
+    repo_files = HfApi().list_repo_files(model_id, revision=revision)
+    path = snapshot_download(
+        repo_id=model_id,
+        revision=revision,
+        cache_dir=cache_dir,
+        allow_patterns=hub_allow_patterns(repo_files, index, variant),
+    )
+    return stage_local(Path(path), model_id=model_id, revision=revision, variant=variant)
 
 
 def place(staged: StagedModel, dest: Path) -> None:

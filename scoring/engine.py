@@ -11,7 +11,6 @@ import inspect
 import logging
 import secrets
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,10 +21,14 @@ import numpy as np
 from PIL import Image
 
 from scoring import determinism
-from scoring.errors import GenerationTimeout, ModelNotReady
+from scoring.checkpoint import dtype_kwargs, load_checked_modules
+from scoring.compose import paste_back
+from scoring.errors import GenerationTimeout, ModelNotReady, RequestError
+from scoring.families import components, family_of, read_model_index
 from scoring.images import prepare_inputs
 from scoring.schema import MAX_SEED, ModelInfo, ResolvedRequest, Task
 from scoring.settings import EngineSettings
+from scoring.variants import VariantError, choose_weights
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +75,16 @@ def pick_dtype(requested: str, device: str):
 
 
 def quiet_loading() -> None:
-    """Loading bars from diffusers and transformers would fill server logs; the engine
-    logs one line per load instead."""
+    """Loading bars and advisory warnings from diffusers and transformers (deprecations,
+    optional backends) would fill server logs; the engine logs one line per load and
+    checks the loaded weights itself (``scoring.checkpoint``)."""
     import diffusers
     import transformers
 
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
 
 
 def make_scheduler(name: str, base):
@@ -91,18 +97,22 @@ def make_scheduler(name: str, base):
         PNDMScheduler,
     )
 
-    config = base.config
     if name == "model-default":
         return base
-    if name == "dpm++":
-        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++")
     classes = {
+        "dpm++": DPMSolverMultistepScheduler,
         "euler": EulerDiscreteScheduler,
         "euler-a": EulerAncestralDiscreteScheduler,
         "ddim": DDIMScheduler,
         "pndm": PNDMScheduler,
     }
-    return classes[name].from_config(config)
+    if classes[name] not in base.compatibles:
+        # flow-matching models (SD3, FLUX) only run with their own kind of scheduler
+        log.info("scheduler %s does not fit %s; keeping it", name, type(base).__name__)
+        return base
+    if name == "dpm++":
+        return DPMSolverMultistepScheduler.from_config(base.config, algorithm_type="dpmsolver++")
+    return classes[name].from_config(base.config)
 
 
 class Engine:
@@ -123,27 +133,31 @@ class Engine:
     def _load(self) -> None:
         from diffusers import DiffusionPipeline
 
-        index = self.model_dir / "model_index.json"
-        if not index.is_file():
+        index_file = self.model_dir / "model_index.json"
+        if not index_file.is_file():
             raise ModelNotReady(
                 f"{self.model_dir} is not a diffusers model folder: no model_index.json"
             )
+        index = read_model_index(self.model_dir)
+        self.family = family_of(str(index.get("_class_name", "")))
+        self.variant = self._pick_variant(index)
         self.device = pick_device(self.settings.device)
         self.dtype = pick_dtype(self.settings.dtype, self.device)
         # before the first matrix product: MKL's reproducible mode can only be set then
         self.determinism = determinism.configure(self.device)
         quiet_loading()
+        # each torch module loaded by its own library and checked against its weights:
+        # a mismatched checkpoint fails here instead of serving random weights
+        modules = load_checked_modules(self.model_dir, index, self.variant, self.dtype)
         try:
-            with warnings.catch_warnings():
-                # `torch_dtype` is what every diffusers the serving images carry understands
-                # (0.42 renamed it `dtype`; older ones would ignore `dtype` and load fp32)
-                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-                pipe = DiffusionPipeline.from_pretrained(
-                    self.model_dir,
-                    torch_dtype=self.dtype,
-                    use_safetensors=True,
-                    local_files_only=True,
-                )
+            pipe = DiffusionPipeline.from_pretrained(
+                self.model_dir,
+                **modules,
+                **dtype_kwargs("diffusers", self.dtype),
+                variant=self.variant,
+                use_safetensors=True,
+                local_files_only=True,
+            )
         except Exception as exc:
             raise ModelNotReady(f"cannot load model from {self.model_dir}: {exc}") from exc
         pipe.scheduler = make_scheduler(self.settings.scheduler, pipe.scheduler)
@@ -162,7 +176,10 @@ class Engine:
         sample = getattr(
             getattr(pipe, "unet", None) or getattr(pipe, "transformer", None), "config", {}
         )
-        sample_size = getattr(sample, "sample_size", None) or 64
+        # FLUX's transformer has no sample_size; its pipeline fixes one (128 latents)
+        sample_size = (
+            getattr(sample, "sample_size", None) or getattr(pipe, "default_sample_size", None) or 64
+        )
         if isinstance(sample_size, (list, tuple)):
             sample_size = sample_size[0]
         side = int(sample_size) * int(vae_scale)
@@ -173,6 +190,20 @@ class Engine:
             default_width=side,
             default_height=side,
         )
+
+    def _pick_variant(self, index: dict) -> str | None:
+        """The weight variant to load: GENAI_VARIANT if set, else what the folder holds
+        (a package holds one variant; a folder with plain and variant files loads the
+        plain ones), by the same rule packaging applied (``scoring.variants``)."""
+        paths = [
+            p.relative_to(self.model_dir).as_posix()
+            for p in self.model_dir.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        ]
+        try:
+            return choose_weights(paths, components(index), self.settings.variant).variant
+        except VariantError as exc:
+            raise ModelNotReady(f"{self.model_dir}: {exc}") from None
 
     def _derive(self, pipe) -> None:
         """Image-to-image and inpainting share the loaded modules: no second load."""
@@ -212,12 +243,25 @@ class Engine:
             kwargs.update(image=image, strength=req.strength, width=width, height=height)
             if mask is not None:
                 kwargs["mask_image"] = mask
+            self._check_size_multiple(width, height, "outpaint" if req.outpaint else "image")
         else:
             kwargs.update(width=req.width, height=req.height)
+            self._check_size_multiple(req.width, req.height, "width")
         if req.task.is_video:
             kwargs["num_frames"] = req.num_frames
         accepted = inspect.signature(self._pipes[req.task].__call__).parameters
         return {k: v for k, v in kwargs.items() if k in accepted and v is not None}
+
+    def _check_size_multiple(self, width: int | None, height: int | None, field: str) -> None:
+        """SD3 and FLUX need sides in multiples of 16 (their pipelines would fail or
+        silently resize): a 400 before the GPU queue, not a 500 or a wrong size."""
+        step = self.family.size_multiple
+        if width is not None and height is not None and (width % step or height % step):
+            raise RequestError(
+                f"{field}: {self.family.value} models need width and height in multiples of "
+                f"{step} (got {width}x{height})",
+                field=field,
+            )
 
     def generate(
         self,
@@ -282,7 +326,12 @@ class Engine:
             result = pipe(**call)
         if req.task.is_video:
             return [[_to_pil(f) for f in video] for video in _frames(result)]
-        return [[_to_pil(img)] for img in result.images]
+        outputs = [[_to_pil(img)] for img in result.images]
+        if "mask_image" in kwargs:  # what the mask keeps comes back exactly as sent
+            outputs = [
+                [paste_back(kwargs["image"], out[0], kwargs["mask_image"])] for out in outputs
+            ]
+        return outputs
 
     def _steps_to_run(self, req: ResolvedRequest) -> int:
         if req.task.needs_image:

@@ -52,6 +52,10 @@ class EngineSettings(BaseSettings):
     model_dir: Path | None = None
     model_id: str | None = Field(None, description="reported in responses; default: folder name")
     model_revision: str = "unpinned"
+    variant: str | None = Field(
+        None,
+        description="weight variant (fp16: *.fp16.safetensors); default: what the folder holds",
+    )
     device: Device = "auto"
     dtype: DType = "auto"
     scheduler: SchedulerName = "dpm++"

@@ -18,17 +18,44 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 @pytest.fixture(scope="session")
-def tiny_image_model(tmp_path_factory):
-    from scoring.tiny import TinyKind, build_tiny_model
+def tiny_family(tmp_path_factory):
+    """``tiny_family(family, variants=(None,))`` → the tiny model's folder, built once per
+    session for each (family, variants) asked for."""
+    from scoring.tiny import build_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-t2i", TinyKind.TEXT_TO_IMAGE)
+    root = tmp_path_factory.mktemp("families")
+    built: dict = {}
+
+    def get(family: str, variants: tuple = (None,)):
+        key = (family, tuple(variants))
+        if key not in built:
+            name = "-".join([family, *(v or "plain" for v in variants)])
+            built[key] = build_tiny_model(root / name, family, variants=tuple(variants))
+        return built[key]
+
+    return get
 
 
 @pytest.fixture(scope="session")
-def tiny_video_model(tmp_path_factory):
-    from scoring.tiny import TinyKind, build_tiny_model
+def tiny_image_model(tiny_family):
+    return tiny_family("sd")
 
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-t2v", TinyKind.TEXT_TO_VIDEO)
+
+@pytest.fixture(scope="session")
+def tiny_video_model(tiny_family):
+    return tiny_family("video")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_fp16_model(tiny_family):
+    """SDXL-shaped, fp16 weights only (``*.fp16.safetensors``), as many Hub checkpoints."""
+    return tiny_family("sdxl", ("fp16",))
+
+
+@pytest.fixture(scope="session")
+def tiny_two_variant_model(tiny_family):
+    """SD with both plain (fp32) and fp16 weights in each module folder."""
+    return tiny_family("sd", (None, "fp16"))
 
 
 @pytest.fixture(scope="session")

@@ -135,7 +135,8 @@ def rewrite_weight(pkg: Path, rel: str, data: bytes) -> None:
 def weights() -> dict[str, bytes]:
     rng = __import__("random").Random(7)
     return {
-        "model_index.json": b'{"_class_name": "StableDiffusionPipeline"}',
+        "model_index.json": b'{"_class_name": "StableDiffusionPipeline", '
+        b'"unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]}',
         "scheduler/scheduler_config.json": b'{"num_train_timesteps": 1000}',
         "text_encoder/model.safetensors": rng.randbytes(200_000),
         "vae/diffusion_pytorch_model.safetensors": rng.randbytes(300_000),
@@ -402,7 +403,8 @@ def test_packages_from_the_real_builder_upload_as_their_serving_folders(s3, tmp_
 
     src = tmp_path / "tiny"
     for rel, data in {
-        "model_index.json": b'{"_class_name": "StableDiffusionPipeline"}',
+        "model_index.json": b'{"_class_name": "StableDiffusionPipeline", '
+        b'"unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]}',
         "unet/config.json": b"{}",
         "unet/diffusion_pytorch_model.safetensors": os.urandom(50_000),
         "vae/diffusion_pytorch_model.safetensors": os.urandom(20_000),
