@@ -176,19 +176,53 @@ def stage_hub(
             "can move, so a package would not be reproducible"
         )
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+    from huggingface_hub.utils import logging as hub_logging
 
-    index_path = hf_hub_download(
-        repo_id=model_id, filename="model_index.json", revision=revision, cache_dir=cache_dir
-    )
-    index = json.loads(Path(index_path).read_text(encoding="utf-8"))
-    repo_files = HfApi().list_repo_files(model_id, revision=revision)
-    path = snapshot_download(
-        repo_id=model_id,
-        revision=revision,
-        cache_dir=cache_dir,
-        allow_patterns=hub_allow_patterns(repo_files, index, variant),
-    )
+    hub_logging.set_verbosity_error()  # its retry notes would bury the one-line answer
+    where = f"{model_id}@{revision[:12]}"
+    try:
+        index_path = hf_hub_download(
+            repo_id=model_id, filename="model_index.json", revision=revision, cache_dir=cache_dir
+        )
+        index = json.loads(Path(index_path).read_text(encoding="utf-8"))
+        repo_files = HfApi().list_repo_files(model_id, revision=revision)
+        path = snapshot_download(
+            repo_id=model_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            allow_patterns=hub_allow_patterns(repo_files, index, variant),
+        )
+    except Exception as exc:  # the Hub client's many errors, each said in one line
+        raise StagingError(f"--model-id {where}: {hub_problem(exc)}") from None
     return stage_local(Path(path), model_id=model_id, revision=revision, variant=variant)
+
+
+def hub_problem(exc: Exception) -> str:
+    """What went wrong fetching from the Hub, in one line a user can act on."""
+    from huggingface_hub import errors
+
+    if isinstance(exc, errors.GatedRepoError):
+        return "the model is gated: accept its terms on the Hub and set HF_TOKEN"
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return "no such model on the Hub (or it is private: set HF_TOKEN)"
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return "no such commit in that model's repository"
+    # LocalEntryNotFoundError is also an EntryNotFoundError: it must be asked first
+    if isinstance(exc, errors.LocalEntryNotFoundError):
+        return (
+            "cannot reach the Hub and the files are not in the local cache; check the "
+            "network (or HF_ENDPOINT), or package a local folder with --model-dir"
+        )
+    if isinstance(exc, (errors.EntryNotFoundError, errors.RemoteEntryNotFoundError)):
+        return "not a diffusers model: it has no model_index.json at that commit"
+    if isinstance(exc, OSError):
+        return f"cannot reach the Hub ({exc.strerror or type(exc).__name__})"
+    if isinstance(exc, errors.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", "?")
+        return f"the Hub answered HTTP {status}"
+    if isinstance(exc, json.JSONDecodeError):
+        return "its model_index.json is not valid JSON"
+    return f"download failed ({type(exc).__name__})"
 
 
 def place(staged: StagedModel, dest: Path) -> None:

@@ -112,6 +112,12 @@ def make_scheduler(name: str, base):
         return base
     if name == "dpm++":
         return DPMSolverMultistepScheduler.from_config(base.config, algorithm_type="dpmsolver++")
+    if name == "ddim":
+        # Stable Diffusion's DDIM runs unclipped; a config that never said so (PNDM's) would
+        # get DDIM's clipping default and a deprecation warning on every image-to-image load
+        return DDIMScheduler.from_config(
+            base.config, clip_sample=base.config.get("clip_sample", False)
+        )
     return classes[name].from_config(base.config)
 
 

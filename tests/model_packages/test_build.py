@@ -149,3 +149,19 @@ def _identical(cmp: filecmp.dircmp) -> bool:
         return False
     _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
     return not mismatch and not errors and all(_identical(sub) for sub in cmp.subdirs.values())
+
+
+def test_hub_model_without_network_is_one_clean_line(tmp_path):
+    """No network (the tests run with HF_HUB_OFFLINE=1): one line that says what to do."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "genai_endpoints", "package", "--model-id", "org/name",
+         "--revision", "0" * 40, "--out", str(tmp_path)],
+        capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "cannot reach the Hub" in lines[0] and "--model-dir" in lines[0]
