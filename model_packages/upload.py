@@ -50,6 +50,7 @@ are imported inside the stores, so importing this module stays light.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -635,6 +636,9 @@ class AzureBlobStore:
                 f"azure-storage-blob importable; importing them failed: {exc}"
             ) from None
 
+        # azure-identity logs every credential it tried before raising; the raise is
+        # answered in one line (CredentialsError), so the log would only repeat it at length
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
         credential = DefaultAzureCredential()
         ml_client = MLClient(
             credential,
@@ -940,8 +944,10 @@ class _ProgressBar:
         self._task: Any = None
 
     def __enter__(self) -> _ProgressBar:
-        if self.enabled:
-            from rich.console import Console
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if self.enabled and console.is_terminal:  # a bar in a log file is only noise
             from rich.progress import (
                 BarColumn,
                 DownloadColumn,
@@ -957,7 +963,7 @@ class _ProgressBar:
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=console,
                 transient=True,  # the summary replaces it; an error stays one line
             )
             self._progress.__enter__()

@@ -8,6 +8,7 @@ deployment goes in ``azureml-model-deployment``.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -41,6 +42,8 @@ class EntraToken:
         if self._credential is None:
             from azure.identity import DefaultAzureCredential
 
+            # its log lists every credential tried; the error below says it in one line
+            logging.getLogger("azure.identity").setLevel(logging.ERROR)
             self._credential = DefaultAzureCredential()
         return self._credential
 
