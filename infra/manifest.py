@@ -1,7 +1,7 @@
 """Reads a package's ``manifest.json`` (schema 2) as data: only the fields infra needs.
 
 The writer is ``model_packages/manifest.py``; this module deliberately does not import it
-(the contract is the JSON, CONTRACTS.md §2). Unknown fields are ignored so the writer may add
+(the contract is the JSON, manifest v2). Unknown fields are ignored so the writer may add
 fields freely; ``schema_version`` guards changes a reader must know about. A package is data
 only: the weights folder (weights + ``genai_package.json``) that ``pulumi up`` uploads under
 ``weights.key_prefix``, and the ``runtime`` section saying which image contract serves it.
@@ -52,7 +52,7 @@ class WeightsSection(_Reader):
 
 
 class RuntimeSection(_Reader):
-    """How the one runtime image serves this package on its cloud (CONTRACTS.md §1)."""
+    """How the one runtime image serves this package on its cloud (docs/architecture.md)."""
 
     dockerfile: str = "runtime/Dockerfile"
     lock: str = "runtime/serve.lock"

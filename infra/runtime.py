@@ -1,4 +1,4 @@
-"""The one runtime image (CONTRACTS.md §1) as the program sees it: built here, or given.
+"""The one runtime image (docs/architecture.md) as the program sees it: built here, or given.
 
 Either ``pulumi up`` builds ``runtime/Dockerfile`` from the project folder with BuildKit
 (``pulumi-docker-build``) and pushes it, by digest, to each enabled cloud's own registry —

@@ -1,4 +1,4 @@
-"""Read a stack's outputs (CONTRACTS §3) into typed sections the transports use.
+"""Read a stack's outputs (docs/pulumi.md, "Stack outputs") into typed sections the transports use.
 
 Sources, in order: a saved ``pulumi stack output --json`` file (``outputs:``), else the
 Pulumi Automation API, else the ``pulumi stack output --json --stack X`` command. Outputs

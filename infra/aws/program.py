@@ -1,4 +1,4 @@
-"""AWS in the program: the SageMaker component and its stack outputs (CONTRACTS.md §3)."""
+"""AWS in the program: the SageMaker component and its stack outputs (docs/pulumi.md)."""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ def probes(plan: AzurePlan) -> tuple[ml.ProbeSettingsArgs, ml.ProbeSettingsArgs]
 
 
 def inference_config(plan: AzurePlan) -> ml.InferenceContainerPropertiesArgs:
-    """The custom container's routes (CONTRACTS.md §1, azureml)."""
+    """The custom container's routes (docs/architecture.md, azureml)."""
     rt = plan.manifest.runtime
     return ml.InferenceContainerPropertiesArgs(
         liveness_route=ml.RouteArgs(path=rt.health_route, port=rt.port),

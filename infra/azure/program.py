@@ -1,4 +1,4 @@
-"""Azure in the program: the Azure ML component and its stack outputs (CONTRACTS.md §3)."""
+"""Azure in the program: the Azure ML component and its stack outputs (docs/pulumi.md)."""
 
 from __future__ import annotations
 

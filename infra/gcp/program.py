@@ -1,4 +1,4 @@
-"""Google Cloud in the program: the Vertex AI component and its stack outputs (CONTRACTS.md §3)."""
+"""Google Cloud in the program: the Vertex AI component and its stack outputs (docs/pulumi.md)."""
 
 from __future__ import annotations
 

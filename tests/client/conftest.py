@@ -29,7 +29,7 @@ def png_bytes(color=(10, 200, 30), size=(8, 8)) -> bytes:
 
 
 def contract_answer(data: bytes, seed: int = 7, vertex: bool = False) -> dict:
-    """What our server answers (CONTRACTS §1), one PNG output."""
+    """What our server answers (docs/architecture.md), one PNG output."""
     body = {
         "outputs": [
             {"data": base64.b64encode(data).decode(), "content_type": "image/png", "seed": seed}

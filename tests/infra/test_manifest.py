@@ -1,4 +1,4 @@
-"""infra's reader of manifest v2 (CONTRACTS.md §2): v1 refused, the weights folder checked."""
+"""infra's reader of manifest v2: v1 refused, the weights folder checked."""
 
 from __future__ import annotations
 

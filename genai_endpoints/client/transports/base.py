@@ -62,7 +62,7 @@ def plain_request(req: GenerationRequest) -> dict[str, Any]:
 
 
 def envelope(contract: str, req: GenerationRequest) -> dict[str, Any]:
-    """The body each of our contracts' own clients send (CONTRACTS §1)."""
+    """The body each of our contracts' own clients send (docs/architecture.md)."""
     body = plain_request(req)
     if contract == "sagemaker":
         prompt = body.pop("prompt")

@@ -2,7 +2,7 @@
 
 sagemaker → ``{url}/invocations`` with ``{"inputs", "parameters"}``; vertex →
 ``{url}/predict`` with ``{"instances": [...], "parameters": {}}``; azureml → ``{url}/score``
-with the plain request object (CONTRACTS §1).
+with the plain request object (docs/architecture.md).
 """
 
 from __future__ import annotations
