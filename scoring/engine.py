@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from scoring import speed
 from scoring.errors import GenerationTimeout, ModelNotReady
 from scoring.images import prepare_inputs
 from scoring.schema import MAX_SEED, ModelInfo, ResolvedRequest, Task
@@ -148,6 +149,7 @@ class Engine:
         pipe.scheduler = make_scheduler(self.settings.scheduler, pipe.scheduler)
         pipe.to(self.device)
         pipe.set_progress_bar_config(disable=True)
+        self.speed = speed.apply(pipe, self.settings, self.device)  # GENAI_COMPILE etc.
         self.base = pipe
 
         if "num_frames" in inspect.signature(pipe.__call__).parameters:
