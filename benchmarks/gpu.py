@@ -616,6 +616,8 @@ def run_isolated(args, spec: ModelSpec, folder: Path, variants: list[str], work:
         ]
         if args.smoke:
             cmd.append("--smoke")
+        if args.steps:
+            cmd += ["--steps", str(args.steps)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
