@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from scoring import speed
 from scoring.errors import GenerationTimeout, ModelNotReady
 from scoring.images import prepare_inputs
 from scoring.schema import MAX_SEED, ModelInfo, ResolvedRequest, Task
@@ -149,8 +148,10 @@ class Engine:
         pipe.scheduler = make_scheduler(self.settings.scheduler, pipe.scheduler)
         pipe.to(self.device)
         pipe.set_progress_bar_config(disable=True)
-        self.speed = speed.apply(pipe, self.settings, self.device)  # GENAI_COMPILE etc.
         self.base = pipe
+        from scoring.speed import apply as apply_speed  # GENAI_COMPILE, GENAI_FUSE_QKV, ...
+
+        self.speed = apply_speed(pipe, self.settings, self.device)  # shared by derived pipes
 
         if "num_frames" in inspect.signature(pipe.__call__).parameters:
             self._pipes[Task.TEXT_TO_VIDEO] = pipe
