@@ -22,6 +22,16 @@ from scoring.server.worker import GpuWorker
 # --------------------------------------------------------------- the worker, no model
 
 
+def run(coro):
+    """Run ``coro`` on a loop of its own, leaving the thread's event loop as it was
+    (``asyncio.run`` would unset it, and later tests, Pulumi's mocks, need one)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -75,7 +85,7 @@ def test_requests_in_the_window_share_a_call_others_do_not():
         results = await asyncio.gather(first, *others)
         return b, ran, results
 
-    b, ran, results = asyncio.run(main())
+    b, ran, results = run(main())
     assert b.batches[0] == ["1", "2", "3"]  # the head, then compatible waiters in line order
     assert results == ["1@batch", "2@batch", "x@alone", "3@batch", "solo@alone"]
     assert ran == ["x", "solo"]  # different key, or unbatchable: alone, in order
@@ -89,7 +99,7 @@ def test_a_lone_request_waits_at_most_the_window_and_runs_unbatched():
         result = await w.submit(Job("1"))
         return b, ran, result, time.monotonic() - start
 
-    b, ran, result, took = asyncio.run(main())
+    b, ran, result, took = run(main())
     assert result == "1@alone" and ran == ["1"] and not b.batches  # the unbatched path
     assert 0.15 <= took < 0.15 + 0.05 + 0.3
 
@@ -102,7 +112,7 @@ def test_a_full_batch_starts_without_waiting_out_the_window():
         results = await asyncio.gather(w.submit(Job("1", outputs=2)), w.submit(Job("2")))
         return b, results, time.monotonic() - start
 
-    b, results, took = asyncio.run(main())
+    b, results, took = run(main())
     assert b.batches == [["1", "2"]] and results == ["1@batch", "2@batch"]
     assert took < 1
 
@@ -114,7 +124,7 @@ def test_the_output_cap_leaves_the_rest_for_the_next_call():
         jobs = [w.submit(Job(str(i))) for i in range(5)]
         return b, await asyncio.gather(*jobs)
 
-    b, results = asyncio.run(main())
+    b, results = run(main())
     assert b.batches == [["0", "1"], ["2", "3"]]
     assert results[-1] == "4@alone"
 
@@ -124,7 +134,7 @@ def test_a_failure_reaches_every_request_of_the_batch():
         w, _ = worker(FakeBatcher(window_s=0.1, fail=True))
         return await asyncio.gather(w.submit(Job("1")), w.submit(Job("2")), return_exceptions=True)
 
-    results = asyncio.run(main())
+    results = run(main())
     assert all(isinstance(r, RuntimeError) for r in results)
 
 
@@ -138,7 +148,7 @@ def test_queue_limits_are_unchanged_with_batching():
         await asyncio.gather(*tasks)
         return full.value
 
-    err = asyncio.run(main())
+    err = run(main())
     assert err.status == 429 and err.retry_after_s >= 1
 
 
@@ -253,7 +263,7 @@ def test_the_server_batches_concurrent_requests(batching_scorer, monkeypatch):
                 post(prompt="three", num_inference_steps=2, seed=3, width=96),
             )
 
-    replies = asyncio.run(main())
+    replies = run(main())
     assert [r.status_code for r in replies] == [200, 200, 200], [r.text for r in replies]
     assert [r.json()["metadata"]["seeds"] for r in replies] == [[1], [2], [3]]
     assert replies[2].json()["metadata"]["width"] == 96
