@@ -6,11 +6,21 @@ the region named on each entry, transcribed by hand from the providers' public p
 on ``PRICE_DATE``; they drift, so every exported figure carries region and date and is an
 estimate, not a quote. Update the table (and the date) rather than computing prices live:
 a preview must not need network access.
+
+Speed: :func:`step_seconds` is the time of one denoising step of a ~1-megapixel SDXL-class
+image on a GPU. It comes from ``infra/benchmarks.json`` (written by ``benchmarks/gpu.py
+--write-catalog`` on that GPU class) where a figure exists, else from a small table of
+rough public figures. :func:`images_per_hour` and :func:`usd_per_1000_images` answer only
+from measured figures: no invented throughput.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 PRICE_DATE = "2025-06-01"
 
@@ -174,3 +184,97 @@ def check_fits(instance: GpuInstance, model_bytes: int) -> None:
 def hourly_cost(instance: GpuInstance, count: int) -> float:
     """Estimated on-demand $/hour for ``count`` instances (list price, see ``price_date``)."""
     return round(instance.usd_per_hour * count, 4)
+
+
+# ------------------------------------------------------------------------- throughput
+
+BENCHMARKS_FILE = Path(__file__).with_name("benchmarks.json")
+ESTIMATE_MODEL = "sdxl-1024"  # the workload step estimates describe: SDXL-class, 1 MP
+# Seconds per denoising step for one ~1-megapixel image of an SDXL-class model in fp16, per
+# GPU. Rough public figures, used where infra/benchmarks.json has no measured one.
+PUBLISHED_STEP_SECONDS: dict[str, float] = {
+    "NVIDIA T4": 1.5,
+    "NVIDIA A10": 0.6,
+    "NVIDIA A100 40GB": 0.3,
+    "NVIDIA A100 80GB": 0.25,
+    "NVIDIA H100 NVL": 0.15,
+}
+DEFAULT_STEP_SECONDS = 1.5  # a GPU in neither table is assumed slow
+# the GPU classes the benchmark reports, matched in the catalog's and CUDA's GPU names
+# (longest first: "L40S" before "L4", "A100" before "A10")
+GPU_CLASSES = ("L40S", "A100", "H100", "A10G", "A10", "L4", "T4")
+
+
+def gpu_class(gpu: str) -> str | None:
+    """``NVIDIA A100 80GB``, ``NVIDIA A100-SXM4-80GB`` → ``A100``; A10 and A10G are one class."""
+    name = gpu.upper()
+    for cls in GPU_CLASSES:
+        if re.search(rf"(?<![A-Z0-9]){cls}(?![0-9])", name):
+            return "A10G" if cls == "A10" else cls
+    return None
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One ``benchmarks/gpu.py`` figure: a model size and engine setting on a GPU class."""
+
+    gpu_class: str
+    device: str
+    model: str  # sd15-512, sdxl-1024
+    variant: str  # engine, engine+compile, ...
+    steps: int
+    s_per_image: float
+    s_per_step: float
+    images_per_hour: float
+    peak_gib: float
+    date: str
+
+
+@cache
+def measured(path: Path | None = None) -> tuple[Measured, ...]:
+    """The figures in ``benchmarks.json`` (none until someone runs the benchmark on a GPU)."""
+    path = path or BENCHMARKS_FILE
+    if not path.is_file():
+        return ()
+    data = json.loads(path.read_text())
+    fields = Measured.__dataclass_fields__
+    return tuple(
+        Measured(**{k: v for k, v in e.items() if k in fields}) for e in data.get("entries", [])
+    )
+
+
+def find_measured(
+    gpu: str, *, model: str = ESTIMATE_MODEL, compiled: bool = False, batched: bool = False
+) -> Measured | None:
+    """The figure for this GPU's class, model and the engine as a deployment runs it."""
+    cls = gpu_class(gpu)
+    variant = "engine" + ("+compile" if compiled else "") + ("+batch" if batched else "")
+    hits = [m for m in measured() if m.gpu_class == cls and m.model == model]
+    exact = [m for m in hits if m.variant == variant]
+    return (exact or [m for m in hits if m.variant.startswith(variant)] or [None])[0]
+
+
+def step_seconds(gpu: str, *, compiled: bool = False) -> tuple[float, str]:
+    """Seconds per denoising step (1 MP, SDXL-class) on ``gpu`` and where the figure is from."""
+    hit = find_measured(gpu, compiled=compiled)
+    if hit is not None:
+        return hit.s_per_step, f"measured on {hit.device} ({hit.variant}, {hit.date})"
+    if gpu in PUBLISHED_STEP_SECONDS:
+        return PUBLISHED_STEP_SECONDS[gpu], "rough public figure"
+    return DEFAULT_STEP_SECONDS, "no figure for this GPU: assumed slow"
+
+
+def images_per_hour(
+    instance: GpuInstance, *, model: str = ESTIMATE_MODEL, compiled: bool = False
+) -> float | None:
+    """Measured images/hour of one replica (one GPU) on ``instance``, or None."""
+    hit = find_measured(instance.gpu, model=model, compiled=compiled)
+    return hit.images_per_hour if hit is not None else None
+
+
+def usd_per_1000_images(
+    instance: GpuInstance, *, model: str = ESTIMATE_MODEL, compiled: bool = False
+) -> float | None:
+    """List price of 1000 images on ``instance`` at the measured rate, or None."""
+    rate = images_per_hour(instance, model=model, compiled=compiled)
+    return round(instance.usd_per_hour / rate * 1000, 4) if rate else None

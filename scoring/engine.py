@@ -171,6 +171,9 @@ class Engine:
         pipe.set_progress_bar_config(disable=True)
         determinism.standard_layout(pipe)  # derived pipelines share these modules
         self.base = pipe
+        from scoring.speed import apply as apply_speed  # GENAI_COMPILE, GENAI_FUSE_QKV, ...
+
+        self.speed = apply_speed(pipe, self.settings, self.device)  # shared by derived pipes
 
         if "num_frames" in inspect.signature(pipe.__call__).parameters:
             self._pipes[Task.TEXT_TO_VIDEO] = pipe

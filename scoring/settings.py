@@ -6,15 +6,17 @@ way (container environment), and tests or the CLI pass them as objects.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Device = Literal["auto", "cuda", "cpu", "mps"]
 DType = Literal["auto", "float16", "bfloat16", "float32"]
 SchedulerName = Literal["dpm++", "euler", "euler-a", "ddim", "pndm", "model-default"]
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 
 
 class Limits(BaseSettings):
@@ -63,3 +65,43 @@ class EngineSettings(BaseSettings):
     queue_timeout_s: float = Field(30.0, gt=0, description="longest wait for the GPU")
     request_timeout_s: float = Field(55.0, gt=0, description="longest generation, then 504")
     limits: Limits = Field(default_factory=Limits)
+    # speed settings (scoring.speed, scoring.server.batching; docs/performance.md)
+    compile: bool = Field(
+        False, description="torch.compile the denoiser and VAE decoder (minutes at a cold start)"
+    )
+    compile_mode: CompileMode = Field(
+        "max-autotune-no-cudagraphs", description="torch.compile mode when compile is on"
+    )
+    compile_cache_dir: Path | None = Field(
+        None, description="write the compile cache here after the warm-up (to ship it)"
+    )
+    channels_last: bool | None = Field(
+        None, description="channels-last memory format; default: on when compiling on CUDA"
+    )
+    fuse_qkv: bool = Field(False, description="fuse attention Q/K/V projections")
+    vae_tiling_pixels: int = Field(
+        2048 * 1024, ge=0, description="decode/encode in tiles above this many pixels; 0: never"
+    )
+    vae_slicing: bool = Field(True, description="decode a batch one image at a time")
+    warmup: bool = Field(True, description="one generation before readiness turns green")
+    warmup_steps: int = Field(2, ge=1, le=50, description="denoising steps of the warm-up")
+    warmup_sizes: str = Field(
+        "", description="WxH[,WxH...] to warm up (compile: each shape); default: native size"
+    )
+    batch_window_ms: int = Field(
+        0, ge=0, le=1000, description="batch same-shaped requests arriving within it; 0: off"
+    )
+    max_batch: int = Field(4, ge=1, le=16, description="outputs in one batched pipeline call")
+
+    @field_validator("warmup_sizes")
+    @classmethod
+    def _sizes(cls, v: str) -> str:
+        v = v.replace(" ", "")
+        if v and not re.fullmatch(r"\d+x\d+(,\d+x\d+)*", v):
+            raise ValueError(f"{v!r}: allowed: WIDTHxHEIGHT[,WIDTHxHEIGHT...], e.g. 1024x1024")
+        return v
+
+    @property
+    def warmup_shapes(self) -> list[tuple[int, int]]:
+        """``warmup_sizes`` as (width, height) pairs; empty: the model's native size."""
+        return [tuple(int(n) for n in s.split("x")) for s in self.warmup_sizes.split(",") if s]

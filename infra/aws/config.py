@@ -23,6 +23,7 @@ from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source, split_pinned
+from infra.serving import EngineSpeed
 
 if TYPE_CHECKING:
     from infra.config import StackSettings
@@ -113,6 +114,7 @@ class AwsSection(CloudSection):
     deployment: Deployment = Deployment()
     alarms: Alarms = Alarms()
     network: Network = Network()
+    speed: EngineSpeed = EngineSpeed()  # the engine's GENAI_* speed settings
 
     @field_validator("kms_key")
     @classmethod

@@ -27,6 +27,7 @@ from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source
+from infra.serving import EngineSpeed
 
 if TYPE_CHECKING:
     from infra.config import StackSettings
@@ -40,16 +41,9 @@ MAX_INSTANCES = 50  # instances per deployment (Azure ML's default quota)
 PACKAGES_DATASTORE = "genai_packages"  # the datastore the stack registers (identity-based)
 PACKAGES_CONTAINER = "genai-packages"  # its blob container in the workspace storage account
 
-# Seconds per denoising step for one ~1-megapixel image of an SDXL-class model in fp16, per
-# GPU. Rough public figures; override with ``workload.secondsPerStep`` after measuring.
-STEP_SECONDS: dict[str, float] = {
-    "NVIDIA T4": 1.5,
-    "NVIDIA A10": 0.6,
-    "NVIDIA A100 40GB": 0.3,
-    "NVIDIA A100 80GB": 0.25,
-    "NVIDIA H100 NVL": 0.15,
-}
-DEFAULT_STEP_SECONDS = 1.5  # a GPU missing from the table is assumed slow
+# Seconds per denoising step for one ~1-megapixel image of an SDXL-class model, per GPU:
+# ``catalog.step_seconds`` (benchmarks/gpu.py figures where measured, else rough public
+# ones); override with ``workload.secondsPerStep`` after measuring.
 FRAME_STEP_FACTOR = 0.25  # one video frame (~0.25 MP) per step, relative to a 1 MP image
 FIXED_OVERHEAD_S = 10.0  # text encoding, VAE decode, image/video encoding
 SAFETY = 1.25  # estimate × SAFETY is the generation budget
@@ -197,6 +191,7 @@ class AzureSection(CloudSection):
     autoscale: Autoscale = Autoscale()
     alarms: Alarms = Alarms()
     identity: Identity = Identity()
+    speed: EngineSpeed = EngineSpeed()  # the engine's GENAI_* speed settings
 
     @field_validator("deployer_ip_ranges")
     @classmethod
@@ -278,9 +273,11 @@ class AzurePlan:
 
 
 def step_seconds(instance: catalog.GpuInstance, workload: Workload) -> float:
+    """The uncompiled engine's figure even with ``speed.compile``: a compiled replica only
+    finishes sooner, and one still compiling a new shape is slower."""
     if workload.seconds_per_step is not None:
         return workload.seconds_per_step
-    return STEP_SECONDS.get(instance.gpu, DEFAULT_STEP_SECONDS)
+    return catalog.step_seconds(instance.gpu)[0]
 
 
 def estimate_seconds(

@@ -19,6 +19,7 @@ from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import CloudLimit, ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source
+from infra.serving import EngineSpeed
 
 if TYPE_CHECKING:
     from infra.config import StackSettings
@@ -98,6 +99,7 @@ class GcpSection(CloudSection):
     force_destroy: bool = False  # let `pulumi destroy` empty the bucket (dev and live tests)
     enable_apis: bool = True
     container_logging: bool = True  # container stdout/stderr to Cloud Logging
+    speed: EngineSpeed = EngineSpeed()  # the engine's GENAI_* speed settings
     access_logging: bool = False  # per-request access logs to Cloud Logging
     shared_memory_mb: int = Field(default=2048, ge=64, le=65536)
     operation_timeout_minutes: int = Field(default=90, ge=5, le=240)

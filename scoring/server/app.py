@@ -32,6 +32,7 @@ from scoring.errors import (
     RequestTimeout,
     ScoringError,
 )
+from scoring.server.batching import Batcher
 from scoring.server.contracts import Contract
 from scoring.server.settings import ServerSettings
 from scoring.server.worker import GpuWorker
@@ -100,6 +101,7 @@ def build_app(contract: Contract, settings: ServerSettings, state: ModelState) -
                 scorer.run,
                 max_queue=scorer.settings.max_queue,
                 queue_timeout_s=scorer.settings.queue_timeout_s,
+                batcher=Batcher(scorer) if scorer.settings.batch_window_ms > 0 else None,
             )
         return state.worker
 

@@ -28,6 +28,7 @@ def load_scorer(contract: Contract, settings: ServerSettings, env: Mapping[str, 
     from scoring.server.model import find_model_dir, read_package
     from scoring.service import Scorer
     from scoring.settings import EngineSettings, Limits
+    from scoring.speed import warm_up
 
     source = contract.model_source
     verify = settings.verify_weights
@@ -52,7 +53,9 @@ def load_scorer(contract: Contract, settings: ServerSettings, env: Mapping[str, 
             update["model_revision"] = info.revision
         if info.variant and "variant" in type(engine_settings).model_fields:
             update.setdefault("variant", info.variant)
-    return Scorer(Engine(engine_settings.model_copy(update=update)))
+    scorer = Scorer(Engine(engine_settings.model_copy(update=update)))
+    warm_up(scorer)  # before readiness: the first request pays no lazy initialisation
+    return scorer
 
 
 class QuietProbes(logging.Filter):

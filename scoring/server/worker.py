@@ -5,6 +5,10 @@ wait in line on the event loop (no thread per waiter); the one GPU thread takes 
 order. A full line answers 429 at once, a wait past ``queue_timeout_s`` answers 503 (both
 with Retry-After from the measured job time), and a waiter whose turn never came is
 dropped from the line, so the GPU never runs work nobody waits for.
+
+With a ``batcher`` (``GENAI_BATCH_WINDOW_MS`` > 0, ``scoring.server.batching``), the GPU
+thread takes the head of the line together with later waiters of the same batch key, as
+one pipeline call; the head waits at most the window after its arrival for them.
 """
 
 from __future__ import annotations
@@ -40,8 +44,11 @@ class GpuWorker:
         max_queue: int,
         queue_timeout_s: float,
         est_job_s: float = 5.0,
+        batcher: Any = None,
     ) -> None:
         self._run = run
+        self._batcher = batcher  # scoring.server.batching.Batcher, or None: one at a time
+        self._window: asyncio.TimerHandle | None = None
         self.max_queue = max_queue
         self.queue_timeout_s = queue_timeout_s
         self._line: collections.deque[_Ticket] = collections.deque()
@@ -94,31 +101,71 @@ class GpuWorker:
         return await ticket.result
 
     def _next(self) -> None:
-        """Start the next waiter's job if the GPU is free."""
+        """Start the next waiter's job (or batch) if the GPU is free."""
         if self._running or not self._line:
             return
-        ticket = self._line.popleft()
+        tickets = [self._line[0]]
+        if self._batcher is not None:
+            tickets = self._batch()
+            if tickets is None:
+                return  # the head waits for company until its window closes
+        for ticket in tickets:
+            self._line.remove(ticket)
         self._running = True
-        queued_s = time.monotonic() - ticket.enqueued
+        now = time.monotonic()
+        queued = [now - t.enqueued for t in tickets]
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
-        future = loop.run_in_executor(self._executor, self._run, ticket.job, queued_s)
-        chained = ticket.result
+        if len(tickets) == 1:
+            future = loop.run_in_executor(self._executor, self._run, tickets[0].job, queued[0])
+        else:
+            jobs = [t.job for t in tickets]
+            future = loop.run_in_executor(self._executor, self._batcher.run, jobs, queued)
 
         def done(fut: asyncio.Future) -> None:
             self._running = False
-            took = time.monotonic() - started
+            took = time.monotonic() - now
             self._est_job_s = 0.8 * self._est_job_s + 0.2 * took
-            if not chained.done():
+            for i, ticket in enumerate(tickets):
+                chained = ticket.result
+                if chained.done():
+                    continue
                 if fut.cancelled():
                     chained.cancel()
                 elif fut.exception() is not None:
                     chained.set_exception(fut.exception())
                 else:
-                    chained.set_result(fut.result())
+                    chained.set_result(fut.result() if len(tickets) == 1 else fut.result()[i])
             self._next()
 
         future.add_done_callback(done)
+
+    def _batch(self) -> list[_Ticket] | None:
+        """The head and the waiters that may share its call; None while the head's window
+        is open and the batch is not full yet (a timer calls ``_next`` when it closes)."""
+        batcher = self._batcher
+        head = self._line[0]
+        key = batcher.key(head.job)
+        if key is None:
+            return [head]
+        tickets, outputs = [head], batcher.outputs(head.job)
+        for ticket in list(self._line)[1:]:
+            size = batcher.outputs(ticket.job)
+            if outputs + size <= batcher.max_outputs and batcher.key(ticket.job) == key:
+                tickets.append(ticket)
+                outputs += size
+        left = head.enqueued + batcher.window_s - time.monotonic()
+        if outputs < batcher.max_outputs and left > 0:
+            if self._window is None:
+                self._window = asyncio.get_running_loop().call_later(left, self._window_closed)
+            return None
+        if self._window is not None:
+            self._window.cancel()
+            self._window = None
+        return tickets
+
+    def _window_closed(self) -> None:
+        self._window = None
+        self._next()
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
