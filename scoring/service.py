@@ -19,6 +19,7 @@ from typing import Any
 
 from scoring import __version__, encoders, jsonbody
 from scoring.dialects import ModelShape, Output, Reading
+from scoring.dialects.base import mark
 from scoring.engine import Engine, Generated, Progress
 from scoring.envelopes import Envelope, unwrap
 from scoring.errors import (
@@ -79,11 +80,9 @@ class Answer:
 
 
 def in_dialect(err: ScoringError, reading: Reading | None) -> ScoringError:
-    """Mark an error raised while serving a body read in a dialect, so that its answer
-    (``Answer.of_error``, wherever it is built) takes that API's error fields too."""
-    if reading is not None and getattr(err, "dialect", None) is None:
-        err.dialect = reading.dialect  # type: ignore[attr-defined]
-    return err
+    """An error about a body read in a dialect, tagged so its answer takes that API's
+    error fields (``scoring.dialects.base.mark``)."""
+    return err if reading is None else mark(err, reading.dialect)
 
 
 def answer_headers(meta: dict[str, Any]) -> dict[str, str]:

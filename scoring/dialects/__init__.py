@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from scoring.dialects import a1111, huggingface, imagen, openai, stability
-from scoring.dialects.base import Dialect, ModelShape, Output, Reading, Reply, shape_of
-from scoring.errors import RequestError, clip
+from scoring.dialects.base import Dialect, ModelShape, Output, Reading, Reply, mark, shape_of
+from scoring.errors import RequestError, ScoringError, clip
 from scoring.settings import Limits
 
 __all__ = [
@@ -107,4 +107,7 @@ def read(
         return None
     if not isinstance(payload, dict):
         raise RequestError(f"body: {dialect.title} sends a JSON object", field="body")
-    return dialect.read(payload, model, limits, because)
+    try:
+        return dialect.read(payload, model, limits, because)
+    except ScoringError as err:
+        raise mark(err, dialect) from None

@@ -60,9 +60,10 @@ class ModelShape:
     multiple: int = 8
 
     def side(self, value: float) -> int:
-        """``value`` rounded to the nearest multiple, at least the schema's minimum."""
+        """``value`` rounded to the nearest multiple (halves up), at least the schema's
+        minimum."""
         step = self.multiple
-        return max(MIN_SIDE, round(value / step) * step)
+        return max(MIN_SIDE, math.floor(value / step + 0.5) * step)
 
     def scaled(self, width: float, height: float, reference: int = 1024) -> tuple[int, int]:
         """A size written for a ``reference``-pixel model, scaled to this model's native
@@ -169,6 +170,15 @@ class Dialect:
     def error_body(self, body: dict, err: ScoringError) -> dict:
         """Our error body, with whatever this API's clients read added (a superset)."""
         return body
+
+
+def mark(err: ScoringError, dialect: Dialect) -> ScoringError:
+    """Tag an error raised while serving a body read in ``dialect``, so that its answer
+    (``scoring.service.Answer.of_error``, wherever it is built) takes that API's error
+    fields too; the first tag wins."""
+    if getattr(err, "dialect", None) is None:
+        err.dialect = dialect  # type: ignore[attr-defined]
+    return err
 
 
 class Fields:
