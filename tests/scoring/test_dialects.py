@@ -686,6 +686,86 @@ def test_the_selector_rides_on_the_content_type(fast_scorer):
     assert a.status == 400 and a.json()["error"]["field"] == "Content-Type"
 
 
+# ---------------------------------------- this project's own clients of those APIs
+
+
+class ScorerPoster:
+    """Stands in for a client transport's HTTP poster: the body goes to our scorer, as it
+    would to our endpoint with only the URL changed."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+        self.bodies: list[dict] = []
+
+    def post(self, url, body, timeout, headers=None):
+        self.bodies.append(body)
+        answer = self.scorer.handle(json.dumps(body).encode(), "application/json", None)
+        assert answer.status == 200, answer.body
+        return answer.json()
+
+
+class NoToken:
+    def header(self):
+        return {}
+
+
+def test_our_bedrock_sdxl_client_reads_our_answer(fast_scorer):
+    from genai_endpoints.client.transports.bedrock import Bedrock
+    from scoring.schema import GenerationRequest
+
+    bedrock = Bedrock("stability.stable-diffusion-xl-v1", "us-east-1", style_preset="anime")
+    req = GenerationRequest(
+        prompt="a fox",
+        negative_prompt="fog",
+        seed=3,
+        num_outputs=2,
+        width=64,
+        height=64,
+        guidance_scale=6,
+    )
+    body = bedrock.body(req)
+    answer = bedrock.parse(ScorerPoster(fast_scorer).post("", body, 60), req)
+    assert [o.seed for o in answer.outputs] == [3, 4]
+    assert all(is_png(o.data) for o in answer.outputs)
+
+
+@pytest.mark.parametrize(
+    ("model", "options"),
+    [
+        ("dall-e-3", {"style": "vivid", "image_quality": "hd"}),
+        ("gpt-image-1", {"image_quality": "low"}),
+    ],
+)
+def test_our_azure_openai_client_reads_our_answer(fast_scorer, model, options, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "not-a-real-key")
+    from genai_endpoints.client.transports.azure_openai import AzureOpenAIImages
+    from scoring.schema import GenerationRequest
+
+    client = AzureOpenAIImages("https://x.openai.azure.com", "d", model, auth="key", **options)
+    client.http = ScorerPoster(fast_scorer)
+    answer = client.call(GenerationRequest(prompt="a fox", width=1024, height=1024), 60, None)
+    assert len(answer.outputs) == 1 and is_png(answer.outputs[0].data)  # 1024 = native 64
+
+
+def test_our_imagen_client_reads_our_answer(fast_scorer):
+    from genai_endpoints.client.transports.imagen import Imagen
+    from scoring.schema import GenerationRequest
+
+    client = Imagen(
+        "imagen-3.0-generate-002",
+        project="p",
+        region="us-central1",
+        add_watermark=False,
+        token=NoToken(),
+    )
+    client.http = ScorerPoster(fast_scorer)
+    req = GenerationRequest(prompt="a fox", negative_prompt="fog", seed=5, num_outputs=2)
+    answer = client.call(req, 60, None)
+    assert answer.outputs[0].seed == 5 and len(answer.outputs) == 2
+    assert all(is_png(o.data) for o in answer.outputs)
+    assert client.http.bodies[0]["parameters"]["sampleCount"] == 2
+
+
 def test_accept_names_json_explicitly():
     assert Accept("application/json").json_explicit
     assert not Accept("*/*").json_explicit and not Accept(None).json_explicit
