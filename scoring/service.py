@@ -21,7 +21,7 @@ from scoring import __version__, encoders, jsonbody
 from scoring.dialects import ModelShape, Output, Reading
 from scoring.dialects.base import mark
 from scoring.engine import Engine, Generated, Progress
-from scoring.envelopes import Envelope, unwrap
+from scoring.envelopes import Envelope, Unwrapped, unwrap
 from scoring.errors import (
     InternalError,
     NotAcceptable,
@@ -211,7 +211,9 @@ class Scorer:
             raise in_dialect(err, unwrapped.reading) from None
         return Parsed(unwrapped.envelope, jobs, unwrapped.reading)
 
-    def _plan_all(self, unwrapped) -> list[Job]:
+    def _plan_all(self, unwrapped: Unwrapped) -> list[Job]:
+        """Plan every request (errors relocated to where the caller wrote each field),
+        check the batch totals, then decode the inputs."""
         plans: list[Plan] = []
         problems: list[Problem] = []
         for i, item in enumerate(unwrapped.requests):
