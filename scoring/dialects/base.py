@@ -346,21 +346,29 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def whole(text: str, digits: int = 5) -> int | None:
+    """An ASCII whole number of at most ``digits`` digits, else None (``"²"`` is a digit
+    to ``str.isdigit`` but not to ``int``)."""
+    if text.isascii() and text.isdigit() and len(text) <= digits:
+        return int(text)
+    return None
+
+
 def parse_ratio(text: str) -> float | None:
     """``"16:9"`` → 16/9 when both sides are positive integers of sane size, else None."""
     left, colon, right = text.partition(":")
-    if not colon or not (left.isdigit() and right.isdigit()) or len(left + right) > 8:
+    w, h = whole(left, 4), whole(right, 4)
+    if not colon or w is None or h is None:
         return None
-    w, h = int(left), int(right)
     return w / h if w > 0 and h > 0 else None
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
     """``"1024x1024"`` → (1024, 1024) when both sides are positive integers, else None."""
     left, x, right = text.lower().partition("x")
-    if not x or not (left.isdigit() and right.isdigit()) or len(left + right) > 10:
+    w, h = whole(left), whole(right)
+    if not x or w is None or h is None:
         return None
-    w, h = int(left), int(right)
     return (w, h) if w > 0 and h > 0 else None
 
 

@@ -22,6 +22,7 @@ from scoring.dialects.base import (
     Reading,
     Reply,
     parse_ratio,
+    whole,
     words,
 )
 from scoring.errors import RequestError
@@ -169,9 +170,7 @@ class Imagen(Dialect):
         scale = 1.0
         size = p.text("sampleImageSize")
         if size is not None:
-            pixels = {"1k": 1024, "2k": 2048}.get(size.lower()) or (
-                int(size) if size.isdigit() and len(size) <= 5 else None
-            )
+            pixels = {"1k": 1024, "2k": 2048}.get(size.lower()) or whole(size)
             if not pixels:
                 p.bad("sampleImageSize", f"must be 1K, 2K or a side in pixels (got {size!r})")
             else:
