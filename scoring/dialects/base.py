@@ -233,7 +233,7 @@ class Fields:
             self.bad(name, f"must be a number (got {json_type(value)})")
             return None
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            self.bad(name, f"must be between {lo:g} and {hi:g} (got {value:g})")
+            self.bad(name, f"must be {_range(lo, hi)} (got {value:g})")
             return None
         return value
 
@@ -247,9 +247,7 @@ class Fields:
             self.bad(name, f"must be an integer (got {json_type(value)})")
             return None
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            low = "" if lo is None else f"at least {lo}"
-            high = "" if hi is None else f"at most {hi}"
-            self.bad(name, f"must be {' and '.join(p for p in (low, high) if p)} (got {value})")
+            self.bad(name, f"must be {_range(lo, hi)} (got {value})")
             return None
         return value
 
@@ -324,6 +322,12 @@ class Fields:
             why += f" (read so because of {', '.join(repr(n) for n in self.because[:3])})"
         for name in extra:
             self.bad(clip(name) or '""', f"not a field of {why}; see docs/dialects.md")
+
+
+def _range(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"between {lo:g} and {hi:g}"
+    return f"at least {lo:g}" if lo is not None else f"at most {hi:g}"
 
 
 def _same(value: Any, allowed: Any) -> bool:
