@@ -3,6 +3,10 @@
 - ``{"inputs": "<prompt>", "parameters": {...}}``: SageMaker / Hugging Face style.
 - ``{"instances": [...], "parameters": {...}}``: Vertex AI prediction requests.
 - a plain object such as ``{"prompt": "...", "num_frames": 16}``: Azure ML and curl.
+
+A body written for another image API (``scoring.dialects``) is read by its dialect first;
+``unwrap`` is the one place both meet, so every request, in any dialect, then goes through
+the same schema, limits and errors.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from scoring.dialects import ModelShape, Reading
+from scoring.dialects import read as read_dialect
+from scoring.dialects.base import shape_of
 from scoring.errors import RequestError, clip
 from scoring.jsonbody import json_type
 from scoring.settings import Limits
@@ -35,9 +42,12 @@ class Unwrapped:
     requests: list[dict[str, Any]]
     own: list[frozenset[str]] = field(default_factory=list)
     from_string: list[bool] = field(default_factory=list)
+    reading: Reading | None = None  # set when the body is written in another API's dialect
 
     def locate(self, index: int, name: str) -> str:
         """Where field ``name`` of request ``index`` was written in the body."""
+        if self.reading is not None:
+            return self.reading.locate(index, name)
         root = name.split(".")[0]
         if self.envelope is Envelope.PLAIN:
             return name
@@ -50,7 +60,14 @@ class Unwrapped:
         return f"instances[{index}].{name}"
 
 
-def unwrap(payload: Any, limits: Limits) -> Unwrapped:
+def unwrap(payload: Any, limits: Limits, model: ModelShape | None = None,
+           dialect: str | None = None) -> Unwrapped:  # fmt: skip
+    """Our request objects from a body: through its dialect when it is written for another
+    API (or ``dialect`` names one), else from our own envelopes. ``model``: the loaded
+    model's native size and size multiple, which dialect sizes are fitted to."""
+    reading = read_dialect(payload, limits, model or ModelShape(), dialect)
+    if reading is not None:
+        return Unwrapped(Envelope(shape_of(payload)), reading.requests, reading=reading)
     if not isinstance(payload, dict):
         raise RequestError(
             'body: must be a JSON object: {"prompt": ...}, {"inputs": ..., "parameters": ...}'

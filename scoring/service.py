@@ -18,8 +18,10 @@ from functools import partial
 from typing import Any
 
 from scoring import __version__, encoders, jsonbody
+from scoring.dialects import ModelShape, Output, Reading
+from scoring.dialects.base import mark
 from scoring.engine import Engine, Generated, Progress
-from scoring.envelopes import Envelope, unwrap
+from scoring.envelopes import Envelope, Unwrapped, unwrap
 from scoring.errors import (
     InternalError,
     NotAcceptable,
@@ -64,12 +66,41 @@ class Answer:
 
     @classmethod
     def of_error(cls, err: ScoringError) -> Answer:
-        """``{"error": {"code", "field", "message"}}``, a few hundred bytes at most."""
+        """``{"error": {"code", "field", "message"}}``, a few hundred bytes at most; an
+        error about a body read in another API's dialect also carries the fields that
+        API's clients read (``in_dialect``)."""
         body = err.to_dict()
         message = body["error"]["message"]
         if len(message) > MAX_ERROR_CHARS:
             body["error"]["message"] = message[: MAX_ERROR_CHARS - 3] + "..."
+        dialect = getattr(err, "dialect", None)
+        if dialect is not None:
+            body = dialect.error_body(body, err)
         return cls.of_json(body, err.status, err.headers())
+
+
+def in_dialect(err: ScoringError, reading: Reading | None) -> ScoringError:
+    """An error about a body read in a dialect, tagged so its answer takes that API's
+    error fields (``scoring.dialects.base.mark``)."""
+    return err if reading is None else mark(err, reading.dialect)
+
+
+def answer_headers(meta: dict[str, Any]) -> dict[str, str]:
+    """``X-Genai-Seed`` (the first output's; output i used seed + i) and
+    ``X-Genai-Timings-Ms`` as ``queued=1.2;inference=30.5;encode=2.1``: no value holds a
+    comma, which some front ends (Azure ML's) split into several headers."""
+    timings = ";".join(f"{k}={v}" for k, v in meta["timings_ms"].items())
+    return {"X-Genai-Seed": str(meta["seeds"][0]), "X-Genai-Timings-Ms": timings}
+
+
+def media_type_params(content_type: str | None) -> dict[str, str]:
+    """The parameters of a media type: ``application/json; dialect=openai`` → {dialect: openai}."""
+    params = {}
+    for part in (content_type or "").split(";")[1:]:
+        key, eq, value = part.partition("=")
+        if eq:
+            params[key.strip().lower()] = value.strip().strip('"')
+    return params
 
 
 class Accept:
@@ -79,6 +110,8 @@ class Accept:
         self.raw_format: OutputFormat | None = None
         self.raw_any = False
         kinds = [p.split(";")[0].strip().lower() for p in (header or "").split(",") if p.strip()]
+        # JSON named outright: a dialect that answers raw bytes (Hugging Face) answers ours
+        self.json_explicit = any(k in JSON_TYPES for k in kinds)
         if not kinds or any(k in (JSON, "*/*", "application/*") for k in kinds):
             return
         for kind in kinds:
@@ -105,6 +138,14 @@ class Scorer:
         self.settings = engine.settings
         self.limits = engine.settings.limits
         self.gate = GenerationGate(self.settings.max_queue, self.settings.queue_timeout_s)
+
+    @property
+    def model_shape(self) -> ModelShape:
+        """The loaded model's native size and size multiple, which dialect sizes fit."""
+        info = self.engine.info
+        family = getattr(self.engine, "family", None)
+        multiple = family.size_multiple if family is not None else 8
+        return ModelShape(info.default_width, info.default_height, multiple)
 
     def health(self) -> dict[str, Any]:
         info = self.engine.info
@@ -137,8 +178,12 @@ class Scorer:
     # The three stages, separate so that adapters whose server splits a request into
     # steps (SageMaker's input_fn / predict_fn / output_fn) call the same code.
 
-    def parse(self, body: bytes | str, content_type: str | None = JSON) -> Parsed:
-        """Size, media type, JSON, envelope, schema, model, limits and input headers."""
+    def parse(
+        self, body: bytes | str, content_type: str | None = JSON, dialect: str | None = None
+    ) -> Parsed:
+        """Size, media type, JSON, envelope, schema, model, limits and input headers.
+        ``dialect`` (or ``Content-Type: application/json; dialect=NAME``) names the API
+        the body is written for; without one it is told from the body."""
         if isinstance(body, str):  # surrogatepass: a lone surrogate is then invalid UTF-8
             body = body.encode("utf-8", "surrogatepass")
         if len(body) > self.limits.max_request_bytes:
@@ -151,13 +196,24 @@ class Scorer:
                 f"Content-Type: {echo(content_type)} is not JSON; send {JSON}",
                 field="Content-Type",
             )
-        return self.parse_payload(jsonbody.loads(body, self.limits.max_request_bytes))
+        selector = dialect or media_type_params(content_type).get("dialect")
+        return self.parse_payload(jsonbody.loads(body, self.limits.max_request_bytes), selector)
 
-    def parse_payload(self, payload: Any) -> Parsed:
+    def parse_payload(self, payload: Any, dialect: str | None = None) -> Parsed:
         """A parsed body (also what adapters whose server parses JSON hand over): every
-        request of the envelope planned, the batch totals checked, then inputs decoded."""
+        request of the envelope (or dialect) planned, the batch totals checked, then
+        inputs decoded."""
         jsonbody.check_shape(payload)
-        unwrapped = unwrap(payload, self.limits)
+        unwrapped = unwrap(payload, self.limits, self.model_shape, dialect)
+        try:
+            jobs = self._plan_all(unwrapped)
+        except ScoringError as err:
+            raise in_dialect(err, unwrapped.reading) from None
+        return Parsed(unwrapped.envelope, jobs, unwrapped.reading)
+
+    def _plan_all(self, unwrapped: Unwrapped) -> list[Job]:
+        """Plan every request (errors relocated to where the caller wrote each field),
+        check the batch totals, then decode the inputs."""
         plans: list[Plan] = []
         problems: list[Problem] = []
         for i, item in enumerate(unwrapped.requests):
@@ -174,7 +230,7 @@ class Scorer:
                 jobs.append(self.prepare(plan))
             except RequestError as err:
                 raise err.relocated(partial(unwrapped.locate, i)) from None
-        return Parsed(unwrapped.envelope, jobs)
+        return jobs
 
     def validate(self, item: dict) -> Job:
         """Schema, model, limits and input pixels: everything short of running the model."""
@@ -223,14 +279,25 @@ class Scorer:
 
     def negotiate(self, parsed: Parsed, wants: Accept) -> None:
         """Refuse an Accept header the answer could not honour."""
-        if not wants.raw:
+        if not self._answers_raw(parsed.reading, wants):
             return
-        if len(parsed.jobs) > 1 or parsed.jobs[0].req.num_outputs > 1:
-            raise NotAcceptable(
-                "Accept: asks for one raw file, but the request makes several outputs; "
-                "accept application/json instead"
-            )
-        self._raw_format(parsed.jobs[0].req, wants)
+        try:
+            if len(parsed.jobs) > 1 or parsed.jobs[0].req.num_outputs > 1:
+                raise NotAcceptable(
+                    "Accept: asks for one raw file, but the request makes several outputs; "
+                    "accept application/json instead"
+                )
+            self._raw_format(parsed.jobs[0].req, wants)
+        except ScoringError as err:
+            raise in_dialect(err, parsed.reading) from None
+
+    @staticmethod
+    def _answers_raw(reading: Reading | None, wants: Accept) -> bool:
+        """Raw bytes when Accept asks for a file, or when the body's dialect answers raw
+        (Hugging Face) and JSON was not asked for by name."""
+        if wants.raw:
+            return True
+        return reading is not None and reading.dialect.raw and not wants.json_explicit
 
     def execute(self, parsed: Parsed, progress: Progress | None = None) -> list[Result]:
         """Run every job of the request in one turn on the GPU (in-process callers; the
@@ -249,25 +316,36 @@ class Scorer:
             for job in parsed.jobs
         ]
         return [
-            Result(job.req, gen, queued_s, parsed.envelope)
+            Result(job.req, gen, queued_s, parsed.envelope, parsed.reading)
             for job, gen in zip(parsed.jobs, generated, strict=True)
         ]
 
     def render(self, results: list[Result], wants: Accept) -> Answer:
-        """Encode in the negotiated format: JSON with base64 outputs, or one raw file."""
-        if wants.raw:
-            self.negotiate(Parsed(results[0].envelope, [Job(r.req, {}) for r in results]), wants)
+        """Encode in the negotiated format: one raw file, the dialect's JSON shape for a
+        body read in a dialect, else ours (base64 outputs). Every answer carries
+        ``X-Genai-Seed`` and ``X-Genai-Timings-Ms`` (``answer_headers``)."""
+        reading = results[0].reading
+        if self._answers_raw(reading, wants):
+            jobs = [Job(r.req, {}) for r in results]
+            self.negotiate(Parsed(results[0].envelope, jobs, reading), wants)
             fmt = self._raw_format(results[0].req, wants)
             blobs, meta = self.encode(results[0], fmt)
-            headers = {
-                "X-Genai-Seed": str(meta["seeds"][0]),
-                "X-Genai-Timings-Ms": json.dumps(meta["timings_ms"], separators=(",", ":")),
-            }
+            headers = answer_headers(meta)
+            if reading is not None:
+                headers.update(reading.dialect.raw_headers(_output(blobs, meta, fmt)))
             return Answer(200, blobs[0], fmt.content_type, headers)
+        if reading is not None and not reading.dialect.raw:
+            outputs = [
+                _output(*self.encode(r, r.req.output_format), r.req.output_format) for r in results
+            ]
+            reply = reading.dialect.answer(reading, outputs)
+            headers = {**answer_headers(outputs[0].meta), **reply.headers}
+            return Answer.of_json(reply.body, headers=headers)
         answers = [self.to_json(r) for r in results]
+        headers = answer_headers(answers[0]["metadata"])
         if results[0].envelope is Envelope.INSTANCES:
-            return Answer.of_json({"predictions": answers})
-        return Answer.of_json(answers[0])
+            return Answer.of_json({"predictions": answers}, headers=headers)
+        return Answer.of_json(answers[0], headers=headers)
 
     def _raw_format(self, req: ResolvedRequest, wants: Accept) -> OutputFormat:
         if wants.raw_format is None or wants.raw_format is req.output_format:
@@ -316,6 +394,10 @@ class Scorer:
         return blobs, meta
 
 
+def _output(blobs: list[bytes], meta: dict[str, Any], fmt: OutputFormat) -> Output:
+    return Output(blobs, meta["seeds"], fmt.content_type, meta["width"], meta["height"], meta)
+
+
 @dataclass(frozen=True)
 class Plan:
     """A request checked from its own fields and its input's header, not yet decoded."""
@@ -340,6 +422,7 @@ class Job:
 class Parsed:
     envelope: Envelope
     jobs: list[Job]
+    reading: Reading | None = None  # the body's dialect, which shapes the answer
 
 
 @dataclass(frozen=True)
@@ -348,3 +431,4 @@ class Result:
     generated: Generated
     queued_s: float
     envelope: Envelope = Envelope.PLAIN
+    reading: Reading | None = None
