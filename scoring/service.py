@@ -315,10 +315,7 @@ class Scorer:
             self.engine.generate(job.req, job.kwargs, deadline=deadline, progress=progress)
             for job in parsed.jobs
         ]
-        return [
-            Result(job.req, gen, queued_s, parsed.envelope, parsed.reading)
-            for job, gen in zip(parsed.jobs, generated, strict=True)
-        ]
+        return parsed.results(generated, queued_s)
 
     def render(self, results: list[Result], wants: Accept) -> Answer:
         """Encode in the negotiated format: one raw file, the dialect's JSON shape for a
@@ -423,6 +420,14 @@ class Parsed:
     envelope: Envelope
     jobs: list[Job]
     reading: Reading | None = None  # the body's dialect, which shapes the answer
+
+    def results(self, generated: list[Generated], queued_s: float) -> list[Result]:
+        """Each job's generation as a result that remembers how to answer (envelope,
+        dialect): the one place results are made, batched or not."""
+        return [
+            Result(job.req, gen, queued_s, self.envelope, self.reading)
+            for job, gen in zip(self.jobs, generated, strict=True)
+        ]
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ class Batcher:
 
         results: list[list[Result]] = []
         at = 0
-        for parsed, req, per, queued_s in zip(batch, reqs, seeds, queued, strict=True):
+        for parsed, _req, per, queued_s in zip(batch, reqs, seeds, queued, strict=True):
             outputs = [[_to_pil(img)] for img in images[at : at + len(per)]]
             at += len(per)
             width, height = outputs[0][0].size
@@ -137,5 +137,5 @@ class Batcher:
                 steps_run=done[0],
                 extra={"batch_outputs": len(flat)},
             )
-            results.append([Result(req, generated, queued_s, parsed.envelope)])
+            results.append(parsed.results([generated], queued_s))
         return results

@@ -10,6 +10,7 @@ that tolerance and says whether the bytes happened to match.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 
@@ -268,3 +269,20 @@ def test_the_server_batches_concurrent_requests(batching_scorer, monkeypatch):
     assert [r.json()["metadata"]["seeds"] for r in replies] == [[1], [2], [3]]
     assert replies[2].json()["metadata"]["width"] == 96
     assert calls == [2]
+
+
+def test_a_batched_dialect_request_is_answered_in_its_own_shape(batching_scorer):
+    from scoring.server.batching import Batcher
+    from scoring.service import Accept
+
+    # OpenAI's quality "low" is 15 steps and its 1024x1024 the model's native square
+    ours = batching_scorer.parse_payload({"prompt": "a fox", "num_inference_steps": 15})
+    openai = batching_scorer.parse(
+        json.dumps({"prompt": "a fox", "n": 1, "quality": "low", "size": "1024x1024"}).encode(),
+        "application/json; dialect=openai",
+    )
+    assert Batcher(batching_scorer).key(openai) == Batcher(batching_scorer).key(ours)
+    batched = Batcher(batching_scorer).run([ours, openai], [0.0, 0.0])
+    answer = batching_scorer.render(batched[1], Accept(None)).json()
+    assert {"created", "data"} <= set(answer) and answer["data"][0]["b64_json"]
+    assert "outputs" in batching_scorer.render(batched[0], Accept(None)).json()
