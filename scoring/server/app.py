@@ -131,7 +131,7 @@ def build_app(contract: Contract, settings: ServerSettings, state: ModelState) -
             content_type = request.headers.get("content-type")
 
             def parse():
-                parsed = scorer.parse(body, content_type)
+                parsed = scorer.parse(body, content_type, dialect_header(request))
                 scorer.negotiate(parsed, wants)
                 return parsed
 
@@ -175,6 +175,20 @@ def build_app(contract: Contract, settings: ServerSettings, state: ModelState) -
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.state.model = state
     return app
+
+
+def dialect_header(request: Request) -> str | None:
+    """A dialect named in a header: ``X-Genai-Dialect: NAME``, or SageMaker's pass-through
+    ``X-Amzn-SageMaker-Custom-Attributes: dialect=NAME`` (the one header InvokeEndpoint
+    forwards; ``CustomAttributes`` in boto3). None: told from Content-Type or the body."""
+    named = request.headers.get("x-genai-dialect")
+    if named:
+        return named.strip()
+    for part in request.headers.get("x-amzn-sagemaker-custom-attributes", "").split(","):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "dialect" and value.strip():
+            return value.strip()
+    return None
 
 
 class BodyDiscarded(PayloadTooLarge):

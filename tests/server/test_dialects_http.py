@@ -171,3 +171,19 @@ def test_refusals_are_in_the_dialects_error_shape(server):
     assert r.status == 400 and r.json()["error"]["param"] == "response_format"
     r = send(server, {"prompt": "x", "n": 2, "steps": 2})
     assert r.status == 400 and "ambiguous" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"X-Genai-Dialect": "openai"},
+        {"X-Amzn-SageMaker-Custom-Attributes": "trace=1,dialect=openai"},
+    ],
+)
+def test_a_header_can_name_the_dialect(server, header):
+    """SageMaker forwards only CustomAttributes; other clouds pass X-Genai-Dialect."""
+    body = {"prompt": "a lighthouse"}  # ours, unless a header says otherwise
+    assert "outputs" in send(server, body).json()
+    r = send(server, body, header)
+    assert r.status == 200, r.body
+    assert set(r.json()) >= {"created", "data"}
