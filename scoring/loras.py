@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
+from warnings import catch_warnings, filterwarnings
 
 from scoring.errors import ModelNotReady
 
@@ -101,7 +102,9 @@ def load_loras(pipe, loras: dict[str, Path], family: str) -> tuple[str, ...]:
             "repackage without --lora"
         )
     for name, path in loras.items():
-        with _diffusers_warnings() as warnings:
+        with _diffusers_warnings() as warnings, catch_warnings():
+            # PEFT warns when a second adapter joins a model: several is the point here
+            filterwarnings("ignore", message="Already found a `peft_config`")
             try:
                 pipe.load_lora_weights(str(path), adapter_name=name)
             except Exception as exc:
