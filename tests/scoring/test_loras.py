@@ -64,6 +64,7 @@ def test_adapters_load_once_into_unet_and_text_encoder(sd_engine):
     }
 
 
+@pytest.mark.slow
 def test_a_lora_changes_the_output_and_scale_zero_equals_none(sd_engine, plain_engine):
     without = png(plain_engine)
     with_ink = png(sd_engine, loras=[{"name": "ink", "scale": 1.0}])
@@ -75,6 +76,7 @@ def test_a_lora_changes_the_output_and_scale_zero_equals_none(sd_engine, plain_e
     assert png(sd_engine, loras=[{"name": "ink", "scale": 0.5}]) not in (with_ink, without)
 
 
+@pytest.mark.slow
 def test_no_adapter_leaks_into_the_next_request(sd_engine, plain_engine, tiny_image_model):
     fresh = png(plain_engine)
     png(sd_engine, loras=[{"name": "ink", "scale": 1.5}, {"name": "oil", "scale": 0.7}])
@@ -86,6 +88,7 @@ def test_no_adapter_leaks_into_the_next_request(sd_engine, plain_engine, tiny_im
     assert oil_after_ink == fresh_oil
 
 
+@pytest.mark.slow
 def test_adapters_apply_to_derived_pipelines(sd_engine, plain_engine):
     from tests.conftest import png_b64
 
@@ -141,6 +144,7 @@ def test_bad_lora_fields_name_the_field(sd_engine, loras, field, words):
     assert words in error["message"]
 
 
+@pytest.mark.slow
 def test_an_adapter_for_another_architecture_fails_the_load(
     tiny_family, sd_loras, tmp_path_factory
 ):
