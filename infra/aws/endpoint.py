@@ -108,6 +108,7 @@ def environment(args: SageMakerEndpointArgs) -> dict[str, str]:
         timeout_s=plan.timeout_s,
         max_request_bytes=limit.max_request_bytes if limit else None,
         extra=extra,
+        engine=plan.engine_env,
     )
 
 

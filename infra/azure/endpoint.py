@@ -122,6 +122,7 @@ def environment_variables(plan: AzurePlan) -> dict[str, str]:
         task=plan.task,
         timeout_s=t.request_timeout_ms // 1000,
         max_request_bytes=limit.max_request_bytes if limit else None,
+        engine=plan.engine_env,
     )
     env.update(
         {

@@ -461,6 +461,7 @@ def container_env(args: VertexEndpointArgs) -> dict[str, str]:
         timeout_s=limit.timeout_s,
         max_request_bytes=limit.max_request_bytes,
         extra=extra,
+        engine=plan.engine_env,
     )
 
 
