@@ -250,7 +250,7 @@ class Engine:
                 f"GENAI_SAFETY={policy}: no safety checker in {self.model_dir}; ship one with "
                 "`genai-endpoints package --safety-checker PATH`, or set GENAI_SAFETY=off"
             )
-        log.info("safety checker on: %s outputs it flags", policy)
+        log.info("safety checker on: GENAI_SAFETY=%s", policy)
         return checker
 
     def _pick_variant(self, index: dict) -> str | None:

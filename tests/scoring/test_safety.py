@@ -201,6 +201,7 @@ def test_the_negative_prompt_is_not_checked(models):
     assert len(gen.outputs) == 1
 
 
+@pytest.mark.slow
 def test_pipelines_ignore_the_negative_prompt_without_guidance(plain):
     """Why the negative prompt is not checked: it is only ever steered away from; at
     guidance_scale <= 1 (no classifier-free guidance) the pipeline does not use it."""
