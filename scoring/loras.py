@@ -76,14 +76,14 @@ def _diffusers_warnings():
     """Collect diffusers' warnings for the duration (the engine sets its verbosity to
     errors, which would hide the unexpected/missing-key reports)."""
     logger = logging.getLogger("diffusers")
-    handler, level = _Collect(), logger.level
-    logger.addHandler(handler)
+    handler, level, handlers = _Collect(), logger.level, logger.handlers[:]
+    logger.handlers = [handler]  # diffusers' own handler would print them to stderr
     logger.setLevel(logging.WARNING)
     propagate, logger.propagate = logger.propagate, False
     try:
         yield handler.messages
     finally:
-        logger.removeHandler(handler)
+        logger.handlers = handlers
         logger.setLevel(level)
         logger.propagate = propagate
 

@@ -169,3 +169,22 @@ def test_other_families_load_select_and_reset_adapters(family, tiny_family, tmp_
     assert png(engine, loras=[{"name": "style"}], **side) != plain
     assert png(engine, loras=[{"name": "style", "scale": 0}], **side) == plain
     assert png(engine, **side) == plain
+
+
+@pytest.mark.slow
+def test_loading_adapters_prints_nothing(sd_loras, tiny_image_model, tmp_path):
+    """diffusers' load-time notes (a UNet-only adapter has no text-encoder keys) are
+    collected and judged, never printed: no noise on stderr."""
+    import subprocess
+    import sys
+
+    model = packaged(tiny_image_model, tmp_path, loras={"oil": sd_loras["oil"]})
+    code = (
+        "from scoring.engine import Engine\n"
+        "from scoring.settings import EngineSettings\n"
+        f"engine = Engine(EngineSettings(model_dir={str(model)!r}, device='cpu'))\n"
+        "assert engine.info.loras == {'oil'}\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and proc.stdout == ""
