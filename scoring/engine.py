@@ -126,6 +126,10 @@ def make_scheduler(name: str, base):
     cls = scheduler_classes()[name]
     if name == "dpm++":
         return cls.from_config(base.config, algorithm_type="dpmsolver++")
+    if name == "ddim":
+        # Stable Diffusion's DDIM runs unclipped; a config that never said so (PNDM's) would
+        # get DDIM's clipping default and a deprecation warning on every load (as on main)
+        return cls.from_config(base.config, clip_sample=base.config.get("clip_sample", False))
     return cls.from_config(base.config)
 
 
@@ -357,25 +361,57 @@ class Engine:
                 progress(done[0], total)
 
         start = time.monotonic()
-        if self.loras:  # the whole adapter state, every time: nothing carries over
-            select_loras(self.base, req.loras)
+        self.select_adapters(req)
         outputs: list[list[Image.Image]] = []
         for i, seed in enumerate(seeds):
             outputs += self._run(req, kwargs, [seed], partial(on_step, i * per_output))
-        nsfw = None
-        if self.checker is not None:
-            nsfw = self.checker.flags(outputs)
-            outputs = apply_policy(self.settings.safety, outputs, nsfw)
+        outputs, nsfw = self.screen(outputs)
         inference_s = time.monotonic() - start
         width, height = outputs[0][0].size
+        return Generated(
+            outputs,
+            seeds,
+            width,
+            height,
+            inference_s,
+            steps_run=done[0],
+            extra=self.customised(req, nsfw),
+            nsfw=nsfw,
+        )
+
+    # The per-request customisation, in methods of their own so that any path that calls a
+    # pipeline (a batched call too) applies the same: adapters, a fresh scheduler, safety.
+
+    def select_adapters(self, req: ResolvedRequest) -> None:
+        """Set the whole adapter state for ``req`` (its LoRAs, or none): nothing carries
+        over from the request before. Requests sharing one call must share ``req.loras``."""
+        if self.loras:
+            select_loras(self.base, req.loras)
+
+    def fresh_scheduler(self, req: ResolvedRequest, pipe) -> None:
+        """A scheduler of its own for every pipeline call, from the model's config: neither
+        a request's choice nor any scheduler state carries over."""
+        name = req.scheduler or self.default_scheduler
+        pipe.scheduler = make_scheduler(name, self.base_scheduler)
+
+    def screen(
+        self, outputs: list[list[Image.Image]]
+    ) -> tuple[list[list[Image.Image]], list[bool] | None]:
+        """The safety checker's flag per output and the outputs as GENAI_SAFETY sends them
+        (flags None when no checker runs)."""
+        if self.checker is None:
+            return outputs, None
+        nsfw = self.checker.flags(outputs)
+        return apply_policy(self.settings.safety, outputs, nsfw), nsfw
+
+    def customised(self, req: ResolvedRequest, nsfw: list[bool] | None) -> dict[str, Any]:
+        """What the answer's metadata says about it: scheduler, adapters, safety policy."""
         extra: dict[str, Any] = {"scheduler": req.scheduler or self.default_scheduler}
         if self.loras:
             extra["loras"] = [{"name": n, "scale": s} for n, s in req.loras]
         if nsfw is not None:
             extra["safety"] = self.settings.safety
-        return Generated(
-            outputs, seeds, width, height, inference_s, steps_run=done[0], extra=extra, nsfw=nsfw
-        )
+        return extra
 
     def _run(
         self,
@@ -389,10 +425,7 @@ class Engine:
         import torch
 
         pipe = self._pipes[req.task]
-        # a scheduler of its own for every call, from the model's config: neither the
-        # request's choice nor any scheduler state carries over
-        name = req.scheduler or self.default_scheduler
-        pipe.scheduler = make_scheduler(name, self.base_scheduler)
+        self.fresh_scheduler(req, pipe)
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         call = dict(kwargs, generator=generators, output_type="np")
         if "num_images_per_prompt" in call:
