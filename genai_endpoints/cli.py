@@ -346,15 +346,40 @@ def package(
     tarball: Annotated[
         bool, typer.Option(help="Also write SageMaker's model.tar.gz (normally not needed).")
     ] = False,
+    lora: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=PATH",
+            help="Ship a LoRA adapter (.safetensors file, or a folder with one) that requests "
+            'select by name: "loras": [{"name": NAME, "scale": 0.8}]. Repeatable.',
+        ),
+    ] = None,
+    safety_checker: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ship a StableDiffusionSafetyChecker (a folder with config.json, "
+            "model.safetensors, preprocessor_config.json, or an SD 1.x model folder) for "
+            "GENAI_SAFETY=flag|blur|withhold."
+        ),
+    ] = None,
+    deny_terms: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ship a prompt deny list: a text file, one term or phrase per line "
+            "(# comments); a prompt containing one is refused with a 400."
+        ),
+    ] = None,
 ) -> None:
     """Stage a model once and build a byte-deterministic serving package per cloud.
 
     Weights are hashed while read, hard-linked into each package when the file system
     allows (copied once otherwise), never compressed. A package holds one copy of each
     weight: the plain files, the --variant ones, or the only variant a model has (from the
-    Hub only those are downloaded). Each package has a manifest.json.
+    Hub only those are downloaded). LoRA adapters, a safety checker and a deny list ship
+    beside the weights (docs/customising.md). Each package has a manifest.json.
     """
     from model_packages.build import CLOUDS, build_packages
+    from model_packages.extras import with_extras
     from model_packages.staging import StagingError, stage_hub, stage_local
 
     if (model_dir is None) == (model_id is None):
@@ -368,6 +393,7 @@ def package(
                 staged = stage_local(model_dir, variant=variant)
             else:
                 staged = stage_hub(model_id, revision, variant=variant)
+            staged = with_extras(staged, lora, safety_checker, deny_terms)
         with err.status(f"building {', '.join(clouds)}"):
             manifests = build_packages(staged, clouds, out, tarball=tarball)
     except StagingError as exc:
@@ -379,6 +405,11 @@ def package(
         else ""
     )
     console.print(f"{staged.family} model, {weights}{skipped}", highlight=False)
+    shipped = [f"LoRA {', '.join(staged.loras)}"] if staged.loras else []
+    shipped += ["safety checker"] if staged.safety_checker else []
+    shipped += [f"{staged.deny_terms} deny terms"] if staged.deny_terms else []
+    if shipped:
+        console.print(f"with {'; '.join(shipped)}", highlight=False)
     for name, manifest in manifests.items():
         console.print(
             f"{name:9} {out / name}  weights {manifest.weights.key_prefix}  "

@@ -14,6 +14,7 @@ Stack file shape (``Pulumi.<stack>.yaml``)::
       genai-endpoints:environment: dev            # default: the stack name
       genai-endpoints:tags: {owner: ml-platform, costCentre: cc-1234}
       genai-endpoints:runtime: {image: REGISTRY/REPO@sha256:...}   # optional: built elsewhere
+      genai-endpoints:engine: {scheduler: euler, safety: blur, denyTerms: [...]}  # optional
       genai-endpoints:aws: {enabled: true, region: us-east-1, instanceType: ml.g5.xlarge, ...}
       genai-endpoints:gcp: {enabled: false}
       genai-endpoints:azure: {enabled: false}
@@ -41,6 +42,7 @@ from infra.common import (  # noqa: F401 - re-exported: the config API in one pl
     Task,
 )
 from infra.runtime import RuntimeSection
+from infra.serving import EngineSection
 
 # keys earlier versions read, refused with what to do instead
 RETIRED_KEYS = {
@@ -48,7 +50,7 @@ RETIRED_KEYS = {
     "for a gated model set HF_TOKEN in your shell when you run `genai-endpoints package "
     "--model-id`, and remove the key with `pulumi config rm genai-endpoints:hubToken`",
 }
-OBJECT_KEYS = ("tags", "runtime", *CLOUDS)
+OBJECT_KEYS = ("tags", "runtime", "engine", *CLOUDS)
 
 
 class _Common(Section):
@@ -57,6 +59,7 @@ class _Common(Section):
     environment: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
     tags: Tags
     runtime: RuntimeSection = RuntimeSection()
+    engine: EngineSection = EngineSection()
 
 
 # one field per cloud, from the registry: a new cloud adds no line here

@@ -39,6 +39,8 @@ class ModelSection(_Reader):
     size_bytes: int = Field(ge=0)
     tasks: list[str]
     family: str | None = None
+    loras: list[str] = []
+    safety_checker: bool = False
 
 
 class WeightsSection(_Reader):

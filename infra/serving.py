@@ -13,12 +13,14 @@ without the section keeps the environment (hence the model version) it had.
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from infra.common import Section
+from infra.common import NAMESPACE, ConfigError, Section
 from infra.manifest import PackageManifest
 
 QUEUE_SHARE = 4  # at most a quarter of the request time is spent waiting for the GPU
@@ -94,8 +96,10 @@ def container_env(
     max_request_bytes: int | None,
     extra: dict[str, str] | None = None,
     speed: EngineSpeed | None = None,
+    engine: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Environment for the runtime image serving ``manifest`` under ``contract``."""
+    """Environment for the runtime image serving ``manifest`` under ``contract``;
+    ``engine`` is the stack's ``engine`` section (``engine_env``)."""
     queue, generation = time_split(timeout_s)
     env = dict(manifest.runtime.env)
     env.update(
@@ -113,5 +117,85 @@ def container_env(
         env["GENAI_MAX_REQUEST_BYTES"] = str(max_request_bytes)
     if speed is not None:
         env.update(speed.env())
+    env.update(engine or {})
     env.update(extra or {})
     return env
+
+
+# --------------------------------------------------------------------------- engine
+
+
+# the engine's own names (scoring.settings SchedulerName, SafetyPolicy); infra does not
+# import scoring, so tests/infra/test_engine_settings.py keeps these equal to them
+SCHEDULERS = ("dpm++", "euler", "euler-a", "ddim", "pndm", "model-default")
+SAFETY_POLICIES = ("off", "flag", "blur", "withhold")
+# families whose pipelines run only their own flow-matching scheduler (scoring.engine)
+FLOW_FAMILIES = frozenset({"sd3", "flux"})
+# SageMaker ContainerDefinition.Environment: each key and value at most 1024 bytes
+ENV_VALUE_BYTES = 1024
+MAX_TERM_CHARS = 200
+ENGINE_KEY = f"{NAMESPACE}:engine"
+
+
+class EngineSection(Section):
+    """``genai-endpoints:engine``: how the engine runs, the same on every cloud (so one
+    request gets the same answer from each). Unset keys keep the image's defaults."""
+
+    scheduler: Literal["dpm++", "euler", "euler-a", "ddim", "pndm", "model-default"] | None = None
+    safety: Literal["off", "flag", "blur", "withhold"] | None = None
+    deny_terms: list[str] = Field(default_factory=list)
+
+    @field_validator("deny_terms")
+    @classmethod
+    def _terms(cls, terms: list[str]) -> list[str]:
+        for i, term in enumerate(terms):
+            if not term.strip():
+                raise ValueError(f"term {i} is empty; allowed: words or phrases")
+            if len(term) > MAX_TERM_CHARS or any(unicodedata.category(c) == "Cc" for c in term):
+                raise ValueError(
+                    f"term {i} must be at most {MAX_TERM_CHARS} characters without control "
+                    "characters"
+                )
+        size = len(deny_terms_json(terms).encode())
+        if size > ENV_VALUE_BYTES:
+            raise ValueError(
+                f"the list takes {size} bytes as GENAI_DENY_TERMS; allowed: at most "
+                f"{ENV_VALUE_BYTES} (a container environment value on SageMaker); ship a "
+                "longer list in the package: genai-endpoints package --deny-terms FILE"
+            )
+        return terms
+
+    def env(self) -> dict[str, str]:
+        """``GENAI_SCHEDULER``, ``GENAI_SAFETY``, ``GENAI_DENY_TERMS`` for what is set."""
+        env = {}
+        if self.scheduler is not None:
+            env["GENAI_SCHEDULER"] = self.scheduler
+        if self.safety is not None:
+            env["GENAI_SAFETY"] = self.safety
+        if self.deny_terms:
+            env["GENAI_DENY_TERMS"] = deny_terms_json(self.deny_terms)
+        return env
+
+
+def deny_terms_json(terms: list[str]) -> str:
+    return json.dumps(terms, ensure_ascii=False, separators=(",", ":"))
+
+
+def engine_env(engine: EngineSection, manifest: PackageManifest) -> dict[str, str]:
+    """The engine settings checked against the package, as container environment: a
+    scheduler the model can't run, or a safety policy without a shipped checker, stops the
+    plan here instead of the endpoint at start."""
+    model = manifest.model
+    if engine.scheduler not in (None, "model-default") and model.family in FLOW_FAMILIES:
+        raise ConfigError(
+            f"{ENGINE_KEY}.scheduler={engine.scheduler!r}: the package's model {model.id!r} "
+            f"is a {model.family} model, which runs only its own flow-matching scheduler; "
+            "allowed: 'model-default' (or leave it unset)"
+        )
+    if engine.safety not in (None, "off") and not model.safety_checker:
+        raise ConfigError(
+            f"{ENGINE_KEY}.safety={engine.safety!r}: the package ships no safety checker; "
+            "allowed: 'off', or rebuild the package with "
+            "`genai-endpoints package --safety-checker PATH`"
+        )
+    return engine.env()

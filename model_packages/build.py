@@ -18,6 +18,7 @@ from model_packages.layout import (
     DOCKERFILE,
     PACKAGE_INFO,
     SERVE_LOCK,
+    folder_files,
     lock_sha256,
     package_info,
     write_file,
@@ -50,8 +51,8 @@ def build_package(staged: StagedModel, cloud: str, out: Path, tarball: bool = Fa
         place(staged, weights)
         # hash only what was just written: the weights were hashed once, while staged
         info = write_file(weights / PACKAGE_INFO, package_info(staged))
-        folder_files = sorted([*staged.files, info], key=lambda f: f.path)
-        digest = tree_digest(folder_files)
+        files = sorted([*folder_files(staged), info], key=lambda f: f.path)
+        digest = tree_digest(files)
         manifest = Manifest(
             cloud=cloud,
             engine_version=scoring.__version__,
@@ -64,13 +65,16 @@ def build_package(staged: StagedModel, cloud: str, out: Path, tarball: bool = Fa
                 files=list(staged.files),
                 variant=getattr(staged, "variant", None),
                 family=getattr(staged, "family", None),
+                loras=list(staged.loras),
+                safety_checker=staged.safety_checker,
+                deny_terms=staged.deny_terms,
             ),
             weights=WeightsSection(
                 folder=WEIGHTS_FOLDER,
                 key_prefix=f"models/{digest}/",
                 digest=digest,
-                size_bytes=sum(f.size for f in folder_files),
-                files=folder_files,
+                size_bytes=sum(f.size for f in files),
+                files=files,
             ),
             runtime=RuntimeSection(
                 dockerfile=DOCKERFILE,

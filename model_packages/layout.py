@@ -38,9 +38,19 @@ def package_info(staged: StagedModel) -> bytes:
         "digest": staged.digest,
         "variant": getattr(staged, "variant", None),
         "engine_version": scoring.__version__,
-        "files": [f.model_dump() for f in staged.files],
+        "files": [f.model_dump() for f in folder_files(staged)],
     }
+    if staged.loras:  # what the engine finds in loras/ and safety/, for a reader
+        info["loras"] = list(staged.loras)
+    if staged.safety_checker:
+        info["safety_checker"] = True
     return (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
+
+
+def folder_files(staged: StagedModel) -> list[FileEntry]:
+    """Every staged file of the model folder: the model's own, then LoRAs and safety
+    files, sorted by path (``genai_package.json`` aside, which lists these)."""
+    return sorted([*staged.files, *(x.entry for x in staged.extras)], key=lambda f: f.path)
 
 
 def lock_sha256() -> str:

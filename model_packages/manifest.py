@@ -37,6 +37,13 @@ class ModelSection(_Strict):
     files: list[FileEntry]
     variant: str | None = Field(None, description="weight variant loaded, e.g. 'fp16'")
     family: str | None = Field(None, description="model family, from model_index.json")
+    loras: list[str] = Field(
+        default_factory=list, description="LoRA adapters shipped: weights loras/<name>.safetensors"
+    )
+    safety_checker: bool = Field(
+        False, description="a safety checker is shipped (weights safety/), for GENAI_SAFETY"
+    )
+    deny_terms: int = Field(0, description="prompt deny-list terms in safety/deny_terms.txt")
 
 
 class WeightsSection(_Strict):

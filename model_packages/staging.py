@@ -35,6 +35,16 @@ class StagingError(Exception):
 
 
 @dataclass(frozen=True)
+class ExtraFile:
+    """A file shipped beside the model that comes from elsewhere (a LoRA adapter, the
+    safety checker, the deny list): ``entry.path`` is its place in the package's model
+    folder, ``source`` where it is read from. Hashed once, like the weights."""
+
+    entry: FileEntry
+    source: Path
+
+
+@dataclass(frozen=True)
 class StagedModel:
     root: Path
     model_id: str
@@ -45,6 +55,11 @@ class StagedModel:
     variant: str | None = None  # manifest model.variant, genai_package.json "variant"
     family: str = Family.OTHER.value  # manifest model.family, genai_package.json "family"
     left_out: tuple[str, ...] = ()  # weight files found but not staged (other variants)
+    # shipped beside the model (model_packages.extras): not part of model.files/digest
+    extras: tuple[ExtraFile, ...] = ()
+    loras: tuple[str, ...] = ()  # adapter names: loras/<name>.safetensors
+    safety_checker: bool = False  # safety/ holds a StableDiffusionSafetyChecker
+    deny_terms: int = 0  # terms in safety/deny_terms.txt
 
     @property
     def size_bytes(self) -> int:
@@ -226,10 +241,12 @@ def hub_problem(exc: Exception) -> str:
 
 
 def place(staged: StagedModel, dest: Path) -> None:
-    """Put the model's files under ``dest``: a hard link where the file system allows,
-    else one streamed copy whose hash is checked against the staged one."""
-    for entry in staged.files:
-        src = (staged.root / entry.path).resolve()  # Hub snapshots are symlinks to blobs
+    """Put the model's files (and the extras) under ``dest``: a hard link where the file
+    system allows, else one streamed copy whose hash is checked against the staged one."""
+    sources = [(e, staged.root / e.path) for e in staged.files]
+    sources += [(x.entry, x.source) for x in staged.extras]
+    for entry, source in sources:
+        src = source.resolve()  # Hub snapshots are symlinks to blobs
         target = dest / entry.path
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():

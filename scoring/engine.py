@@ -26,7 +26,10 @@ from scoring.compose import paste_back
 from scoring.errors import GenerationTimeout, ModelNotReady, RequestError
 from scoring.families import components, family_of, read_model_index
 from scoring.images import prepare_inputs
-from scoring.schema import MAX_SEED, ModelInfo, ResolvedRequest, Task
+from scoring.loras import find_loras, load_loras
+from scoring.loras import select as select_loras
+from scoring.safety import SAFETY_FOLDER, DenyList, SafetyChecker, apply_policy
+from scoring.schema import MAX_SEED, SCHEDULERS, ModelInfo, ResolvedRequest, Task
 from scoring.settings import EngineSettings
 from scoring.variants import VariantError, choose_weights
 
@@ -45,7 +48,8 @@ class Generated:
     height: int
     inference_s: float
     steps_run: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # scheduler, loras, safety policy
+    nsfw: list[bool] | None = None  # per output, when a safety checker ran (GENAI_SAFETY)
 
 
 def pick_device(requested: str) -> str:
@@ -87,8 +91,7 @@ def quiet_loading() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-def make_scheduler(name: str, base):
-    """Build the named scheduler from the model's own scheduler config."""
+def scheduler_classes() -> dict[str, type]:
     from diffusers import (
         DDIMScheduler,
         DPMSolverMultistepScheduler,
@@ -97,28 +100,37 @@ def make_scheduler(name: str, base):
         PNDMScheduler,
     )
 
-    if name == "model-default":
-        return base
-    classes = {
+    return {
         "dpm++": DPMSolverMultistepScheduler,
         "euler": EulerDiscreteScheduler,
         "euler-a": EulerAncestralDiscreteScheduler,
         "ddim": DDIMScheduler,
         "pndm": PNDMScheduler,
     }
-    if classes[name] not in base.compatibles:
-        # flow-matching models (SD3, FLUX) only run with their own kind of scheduler
-        log.info("scheduler %s does not fit %s; keeping it", name, type(base).__name__)
-        return base
+
+
+def allowed_schedulers(base) -> tuple[str, ...]:
+    """The scheduler names that fit the model's own scheduler (diffusers' ``compatibles``):
+    all of them for SD, SDXL and video; only ``model-default`` for flow-matching models
+    (SD3, FLUX), which run only with their own kind of scheduler."""
+    classes = scheduler_classes()
+    return tuple(n for n in SCHEDULERS if n == "model-default" or classes[n] in base.compatibles)
+
+
+def make_scheduler(name: str, base):
+    """A new scheduler of the named kind from the model's own scheduler config (a fresh
+    object every time: no state carries from one generation to the next). A name that
+    doesn't fit the model gives the model's own kind."""
+    if name == "model-default" or name not in allowed_schedulers(base):
+        return type(base).from_config(base.config)
+    cls = scheduler_classes()[name]
     if name == "dpm++":
-        return DPMSolverMultistepScheduler.from_config(base.config, algorithm_type="dpmsolver++")
+        return cls.from_config(base.config, algorithm_type="dpmsolver++")
     if name == "ddim":
         # Stable Diffusion's DDIM runs unclipped; a config that never said so (PNDM's) would
-        # get DDIM's clipping default and a deprecation warning on every image-to-image load
-        return DDIMScheduler.from_config(
-            base.config, clip_sample=base.config.get("clip_sample", False)
-        )
-    return classes[name].from_config(base.config)
+        # get DDIM's clipping default and a deprecation warning on every load (as on main)
+        return cls.from_config(base.config, clip_sample=base.config.get("clip_sample", False))
+    return cls.from_config(base.config)
 
 
 class Engine:
@@ -155,6 +167,11 @@ class Engine:
         # each torch module loaded by its own library and checked against its weights:
         # a mismatched checkpoint fails here instead of serving random weights
         modules = load_checked_modules(self.model_dir, index, self.variant, self.dtype)
+        # SD 1.x checkpoints ship a safety checker the pipeline would run itself, blacking
+        # images out silently; the engine runs it (or the package's) by GENAI_SAFETY instead
+        own_checker = modules.pop("safety_checker", None)
+        if "safety_checker" in components(index):
+            modules["safety_checker"] = None
         try:
             pipe = DiffusionPipeline.from_pretrained(
                 self.model_dir,
@@ -166,7 +183,7 @@ class Engine:
             )
         except Exception as exc:
             raise ModelNotReady(f"cannot load model from {self.model_dir}: {exc}") from exc
-        pipe.scheduler = make_scheduler(self.settings.scheduler, pipe.scheduler)
+        self._customise(pipe, own_checker)
         pipe.to(self.device)
         pipe.set_progress_bar_config(disable=True)
         determinism.standard_layout(pipe)  # derived pipelines share these modules
@@ -198,7 +215,50 @@ class Engine:
             tasks=frozenset(self._pipes),
             default_width=side,
             default_height=side,
+            loras=frozenset(self.loras),
+            schedulers=self.schedulers,
+            scheduler_class=type(self.base_scheduler).__name__,
         )
+
+    def _customise(self, pipe, own_checker) -> None:
+        """Schedulers, LoRA adapters, safety checker and deny list (docs/customising.md);
+        before the pipeline moves to its device, so adapters move with it."""
+        self.base_scheduler = pipe.scheduler  # every generation builds its own from this
+        self.schedulers = allowed_schedulers(pipe.scheduler)
+        self.default_scheduler = self.settings.scheduler
+        if self.default_scheduler not in self.schedulers:
+            log.info(
+                "GENAI_SCHEDULER=%s does not fit %s; using the model's own",
+                self.default_scheduler,
+                type(pipe.scheduler).__name__,
+            )
+            self.default_scheduler = "model-default"
+        pipe.scheduler = make_scheduler(self.default_scheduler, self.base_scheduler)
+        self.loras = load_loras(pipe, find_loras(self.model_dir), self.family.value)
+        self.checker = self._safety_checker(pipe, own_checker)
+        self.deny = DenyList.load(self.settings.deny_terms, self.model_dir)
+
+    def _safety_checker(self, pipe, own_checker) -> SafetyChecker | None:
+        """The package's checker (``safety/``), else the model's own, when GENAI_SAFETY is
+        on; a policy without a checker fails the load rather than serve unchecked."""
+        policy = self.settings.safety
+        folder = self.model_dir / SAFETY_FOLDER
+        shipped = (folder / "config.json").is_file()
+        if policy == "off":
+            if shipped or own_checker is not None:
+                log.info("a safety checker is shipped but GENAI_SAFETY=off: not run")
+            return None
+        if shipped:
+            checker = SafetyChecker.from_folder(folder, self.device, self.dtype)
+        elif own_checker is not None and getattr(pipe, "feature_extractor", None) is not None:
+            checker = SafetyChecker(own_checker, pipe.feature_extractor, self.device, self.dtype)
+        else:
+            raise ModelNotReady(
+                f"GENAI_SAFETY={policy}: no safety checker in {self.model_dir}; ship one with "
+                "`genai-endpoints package --safety-checker PATH`, or set GENAI_SAFETY=off"
+            )
+        log.info("safety checker on: GENAI_SAFETY=%s", policy)
+        return checker
 
     def _pick_variant(self, index: dict) -> str | None:
         """The weight variant to load: GENAI_VARIANT if set, else what the folder holds
@@ -238,6 +298,7 @@ class Engine:
     def prepare(self, req: ResolvedRequest) -> dict[str, Any]:
         """Decode inputs and build the pipeline's arguments: every check that needs the
         pixels runs here, before the caller queues for the GPU."""
+        self.deny.check("prompt", req.prompt)  # before any pixel is decoded
         kwargs: dict[str, Any] = {
             "prompt": req.prompt,
             "negative_prompt": req.negative_prompt,
@@ -303,12 +364,57 @@ class Engine:
                 progress(done[0], total)
 
         start = time.monotonic()
+        self.select_adapters(req)
         outputs: list[list[Image.Image]] = []
         for i, seed in enumerate(seeds):
             outputs += self._run(req, kwargs, [seed], partial(on_step, i * per_output))
+        outputs, nsfw = self.screen(outputs)
         inference_s = time.monotonic() - start
         width, height = outputs[0][0].size
-        return Generated(outputs, seeds, width, height, inference_s, steps_run=done[0])
+        return Generated(
+            outputs,
+            seeds,
+            width,
+            height,
+            inference_s,
+            steps_run=done[0],
+            extra=self.customised(req, nsfw),
+            nsfw=nsfw,
+        )
+
+    # The per-request customisation, in methods of their own so that any path that calls a
+    # pipeline (a batched call too) applies the same: adapters, a fresh scheduler, safety.
+
+    def select_adapters(self, req: ResolvedRequest) -> None:
+        """Set the whole adapter state for ``req`` (its LoRAs, or none): nothing carries
+        over from the request before. Requests sharing one call must share ``req.loras``."""
+        if self.loras:
+            select_loras(self.base, req.loras)
+
+    def fresh_scheduler(self, req: ResolvedRequest, pipe) -> None:
+        """A scheduler of its own for every pipeline call, from the model's config: neither
+        a request's choice nor any scheduler state carries over."""
+        name = req.scheduler or self.default_scheduler
+        pipe.scheduler = make_scheduler(name, self.base_scheduler)
+
+    def screen(
+        self, outputs: list[list[Image.Image]]
+    ) -> tuple[list[list[Image.Image]], list[bool] | None]:
+        """The safety checker's flag per output and the outputs as GENAI_SAFETY sends them
+        (flags None when no checker runs)."""
+        if self.checker is None:
+            return outputs, None
+        nsfw = self.checker.flags(outputs)
+        return apply_policy(self.settings.safety, outputs, nsfw), nsfw
+
+    def customised(self, req: ResolvedRequest, nsfw: list[bool] | None) -> dict[str, Any]:
+        """What the answer's metadata says about it: scheduler, adapters, safety policy."""
+        extra: dict[str, Any] = {"scheduler": req.scheduler or self.default_scheduler}
+        if self.loras:
+            extra["loras"] = [{"name": n, "scale": s} for n, s in req.loras]
+        if nsfw is not None:
+            extra["safety"] = self.settings.safety
+        return extra
 
     def _run(
         self,
@@ -322,6 +428,7 @@ class Engine:
         import torch
 
         pipe = self._pipes[req.task]
+        self.fresh_scheduler(req, pipe)
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         call = dict(kwargs, generator=generators, output_type="np")
         if "num_images_per_prompt" in call:

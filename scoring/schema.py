@@ -16,18 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from scoring.errors import Problem, RequestError, UnsupportedTask, echo
 from scoring.jsonbody import json_type
-from scoring.settings import Limits
+from scoring.loras import MAX_LORAS_PER_REQUEST, MAX_SCALE, MIN_SCALE
+from scoring.settings import Limits, SchedulerName
 from scoring.text import Text, text_problem
 
 MAX_SEED = 2**32 - 1
 DEFAULT_STEPS = 30
+SCHEDULERS: tuple[str, ...] = get_args(SchedulerName)
 
 
 class Task(StrEnum):
@@ -114,6 +116,17 @@ class Outpaint(BaseModel):
         return self.left + self.right + self.top + self.bottom
 
 
+class LoraChoice(BaseModel):
+    """One of the deployment's LoRA adapters (``package --lora NAME=PATH``) and its scale."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: Text = Field(min_length=1)
+    scale: float = Field(1.0, ge=MIN_SCALE, le=MAX_SCALE)
+
+    _no_booleans = field_validator("scale", mode="before")(_not_a_boolean)
+
+
 NUMBER_FIELDS = ("width", "height", "num_inference_steps", "guidance_scale", "seed",
                  "num_outputs", "strength", "num_frames", "fps")  # fmt: skip
 
@@ -139,6 +152,8 @@ class GenerationRequest(BaseModel):
     num_frames: int | None = Field(None, ge=1)
     fps: int | None = Field(None, ge=1, le=60)
     output_format: OutputFormat | None = None
+    loras: list[LoraChoice] | None = Field(None, description="adapters to apply, with scales")
+    scheduler: SchedulerName | None = Field(None, description="default: the deployment's")
 
     _no_booleans = field_validator(*NUMBER_FIELDS, mode="before")(_not_a_boolean)
 
@@ -174,6 +189,7 @@ _TYPE_WORDS = {
     "model_type": "must be a JSON object",
     "model_attributes_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
+    "list_type": "must be a JSON array",
 }
 
 
@@ -181,7 +197,9 @@ def _describe(err: dict) -> Problem:
     field = ".".join(str(p) or '""' for p in err["loc"]) or "request"
     kind = err["type"]
     if kind == "extra_forbidden":
-        parent = Outpaint if field.startswith("outpaint.") else GenerationRequest
+        nested = {"outpaint": Outpaint, "loras": LoraChoice}
+        parent = nested.get(str(err["loc"][0]), GenerationRequest)
+        parent = GenerationRequest if len(err["loc"]) < 2 else parent
         return Problem(field, f"unknown field; allowed fields: {', '.join(parent.model_fields)}")
     if kind == "missing":
         return Problem(field, "required")
@@ -214,6 +232,9 @@ class ModelInfo:
     default_height: int
     default_frames: int = 16
     default_fps: int = 8
+    loras: frozenset[str] = frozenset()  # the adapters the deployment loaded
+    schedulers: tuple[str, ...] = SCHEDULERS  # the request's `scheduler` values that fit
+    scheduler_class: str = ""  # the model's own scheduler, named when one doesn't fit
 
     @property
     def default_task(self) -> Task:
@@ -241,6 +262,8 @@ class ResolvedRequest:
     fps: int
     output_format: OutputFormat
     format_explicit: bool = True  # False: the default, which an Accept header may override
+    loras: tuple[tuple[str, float], ...] = ()  # (adapter, scale); () = none active
+    scheduler: str | None = None  # None: the deployment's default (GENAI_SCHEDULER)
 
 
 def infer_task(req: GenerationRequest, info: ModelInfo) -> Task:
@@ -315,6 +338,15 @@ def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> Resolved
             frames = num_frames if task.is_video else 1
             check_work([(width, height, frames, req.num_outputs)], limits, bad)
 
+    check_loras(req, info, bad)
+    if req.scheduler is not None and req.scheduler not in info.schedulers:
+        bad(
+            "scheduler",
+            f"{req.scheduler} does not fit model '{info.model_id}' "
+            f"({info.scheduler_class or 'its own scheduler'}); allowed: "
+            f"{', '.join(info.schedulers)}",
+        )
+
     strength = req.strength if req.strength is not None else default_strength(task)
     if task.needs_image and int(steps * strength) < 1:
         bad(
@@ -342,7 +374,25 @@ def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> Resolved
         fps=req.fps or info.default_fps,
         output_format=fmt,
         format_explicit=req.output_format is not None,
+        loras=tuple((c.name, c.scale) for c in req.loras or ()),
+        scheduler=req.scheduler,
     )
+
+
+def check_loras(req: GenerationRequest, info: ModelInfo, bad: Callable[[str, str], None]) -> None:
+    """Every adapter named must be one the deployment loaded, each at most once."""
+    chosen = req.loras or []
+    if len(chosen) > MAX_LORAS_PER_REQUEST:
+        bad("loras", f"at most {MAX_LORAS_PER_REQUEST} adapters per request (got {len(chosen)})")
+        return
+    have = ", ".join(sorted(info.loras)) or "none (packaged without --lora)"
+    seen: set[str] = set()
+    for i, choice in enumerate(chosen):
+        if choice.name not in info.loras:
+            bad(f"loras.{i}.name", f"unknown LoRA {echo(choice.name)}; this deployment has: {have}")
+        elif choice.name in seen:
+            bad(f"loras.{i}.name", f"LoRA {echo(choice.name)} is listed twice")
+        seen.add(choice.name)
 
 
 def default_strength(task: Task) -> float:

@@ -328,6 +328,8 @@ class Scorer:
             fmt = self._raw_format(results[0].req, wants)
             blobs, meta = self.encode(results[0], fmt)
             headers = answer_headers(meta)
+            if "nsfw" in meta:
+                headers["X-Genai-Nsfw"] = "true" if meta["nsfw"][0] else "false"
             if reading is not None:
                 headers.update(reading.dialect.raw_headers(_output(blobs, meta, fmt)))
             return Answer(200, blobs[0], fmt.content_type, headers)
@@ -357,13 +359,14 @@ class Scorer:
     def to_json(self, result: Result) -> dict[str, Any]:
         blobs, meta = self.encode(result, result.req.output_format)
         ct = result.req.output_format.content_type
-        return {
-            "outputs": [
-                {"data": base64.b64encode(b).decode(), "content_type": ct, "seed": s}
-                for b, s in zip(blobs, result.generated.seeds, strict=True)
-            ],
-            "metadata": meta,
-        }
+        nsfw = result.generated.nsfw
+        outputs = []
+        for i, (blob, seed) in enumerate(zip(blobs, result.generated.seeds, strict=True)):
+            out = {"data": base64.b64encode(blob).decode(), "content_type": ct, "seed": seed}
+            if nsfw is not None:  # only when the deployment runs a safety checker
+                out["nsfw"] = nsfw[i]
+            outputs.append(out)
+        return {"outputs": outputs, "metadata": meta}
 
     def encode(self, result: Result, fmt: OutputFormat) -> tuple[list[bytes], dict[str, Any]]:
         req, gen = result.req, result.generated
@@ -388,6 +391,9 @@ class Scorer:
         }
         if req.task.is_video:
             meta.update(num_frames=len(gen.outputs[0]), fps=req.fps)
+        meta.update(gen.extra)  # scheduler, loras, safety policy (batch size when batched)
+        if gen.nsfw is not None:  # per output, when the deployment runs a safety checker
+            meta["nsfw"] = list(gen.nsfw)
         return blobs, meta
 
 

@@ -17,6 +17,7 @@ Device = Literal["auto", "cuda", "cpu", "mps"]
 DType = Literal["auto", "float16", "bfloat16", "float32"]
 SchedulerName = Literal["dpm++", "euler", "euler-a", "ddim", "pndm", "model-default"]
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+SafetyPolicy = Literal["off", "flag", "blur", "withhold"]
 
 
 class Limits(BaseSettings):
@@ -60,7 +61,21 @@ class EngineSettings(BaseSettings):
     )
     device: Device = "auto"
     dtype: DType = "auto"
-    scheduler: SchedulerName = "dpm++"
+    # customising (docs/customising.md): the default scheduler, the safety policy and the
+    # prompt deny list; LoRA adapters and the safety checker are files in the package
+    scheduler: SchedulerName = Field(
+        "dpm++", description="default scheduler; a request's `scheduler` picks another"
+    )
+    safety: SafetyPolicy = Field(
+        "off",
+        description="run the package's safety checker on every output: flag (mark nsfw), "
+        "blur (and blur it), withhold (and send a grey placeholder instead)",
+    )
+    deny_terms: list[str] = Field(
+        default_factory=list,
+        description="prompt terms refused with a 400 (JSON list), added to the package's "
+        "safety/deny_terms.txt",
+    )
     max_queue: int = Field(8, ge=0, description="requests that may wait while one generates")
     queue_timeout_s: float = Field(30.0, gt=0, description="longest wait for the GPU")
     request_timeout_s: float = Field(55.0, gt=0, description="longest generation, then 504")

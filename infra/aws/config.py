@@ -13,7 +13,7 @@ bake, the old fleet's termination wait) must fit SageMaker's own limit on a blue
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -23,7 +23,7 @@ from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source, split_pinned
-from infra.serving import EngineSpeed
+from infra.serving import EngineSpeed, engine_env
 
 if TYPE_CHECKING:
     from infra.config import StackSettings
@@ -165,6 +165,7 @@ class AwsPlan:
     timeout_s: int  # one request, end to end (60 real-time, 3600 async)
     initial_instances: int
     rollout: Rollout
+    engine_env: dict[str, str] = field(default_factory=dict)  # the stack's engine section
 
     @property
     def cost_min(self) -> float:
@@ -222,6 +223,7 @@ def plan(
         catalog.check_fits(instance, manifest.model.size_bytes)
     except catalog.CatalogError as exc:
         raise ConfigError(f"{key}.instanceType={aws.instance_type!r}: {exc}") from None
+    engine = engine_env(settings.engine, manifest)
     image = image_source(settings.runtime, "aws", manifest, project_dir)
     if image.pinned:
         _check_ecr(image.pinned, aws.region, settings.runtime)
@@ -243,6 +245,7 @@ def plan(
         timeout_s=timeout,
         initial_instances=max(aws.min_instances, 1),
         rollout=_rollout(aws, manifest.model.size_bytes, key),
+        engine_env=engine,
     )
 
 

@@ -109,6 +109,7 @@ def environment(args: SageMakerEndpointArgs) -> dict[str, str]:
         max_request_bytes=limit.max_request_bytes if limit else None,
         extra=extra,
         speed=plan.settings.speed,
+        engine=plan.engine_env,
     )
 
 

@@ -17,7 +17,7 @@ import hashlib
 import ipaddress
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -27,7 +27,7 @@ from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source
-from infra.serving import EngineSpeed
+from infra.serving import EngineSpeed, engine_env
 
 if TYPE_CHECKING:
     from infra.config import StackSettings
@@ -251,6 +251,7 @@ class AzurePlan:
     endpoint_name: str
     deployments: tuple[DeploymentPlan, ...]
     timing: Timing
+    engine_env: dict[str, str] = field(default_factory=dict)  # the stack's engine section
 
     @property
     def max_concurrent_requests(self) -> int:
@@ -475,6 +476,7 @@ def plan(
             f"{NAMESPACE}:task={task!r}: the package's model {manifest.model.id!r} supports "
             f"only: {', '.join(manifest.model.tasks)}"
         )
+    engine = engine_env(settings.engine, manifest)
     image = image_source(settings.runtime, "azure", manifest, project_dir)
 
     deployments = []
@@ -526,6 +528,7 @@ def plan(
         endpoint_name=az.endpoint_name or endpoint_name_for(stack, manifest.model.id),
         deployments=tuple(deployments),
         timing=timing,
+        engine_env=engine,
     )
 
 

@@ -123,6 +123,7 @@ def environment_variables(plan: AzurePlan) -> dict[str, str]:
         timeout_s=t.request_timeout_ms // 1000,
         max_request_bytes=limit.max_request_bytes if limit else None,
         speed=plan.settings.speed,
+        engine=plan.engine_env,
     )
     env.update(
         {

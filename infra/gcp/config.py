@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,7 @@ from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import CloudLimit, ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source
-from infra.serving import EngineSpeed
+from infra.serving import EngineSpeed, engine_env
 
 if TYPE_CHECKING:
     from infra.config import StackSettings
@@ -140,6 +140,7 @@ class GcpPlan:
     bucket_name: str
     stack: str
     bigquery_dataset: str | None  # a dataset of this project the logging needs: created
+    engine_env: dict[str, str] = field(default_factory=dict)  # the stack's engine section
 
     @property
     def inference_timeout_s(self) -> int | None:
@@ -234,6 +235,7 @@ def plan(
             f"{NAMESPACE}:task={settings.task!r}: the package's model "
             f"{manifest.model.id!r} supports only: {', '.join(manifest.model.tasks)}"
         )
+    engine = engine_env(settings.engine, manifest)
     image = image_source(settings.runtime, "gcp", manifest, project_dir)
     try:
         catalog.check_fits(instance, manifest.model.size_bytes)
@@ -259,6 +261,7 @@ def plan(
         bucket_name=bucket,
         stack=stack,
         bigquery_dataset=_logging_dataset(gcp),
+        engine_env=engine,
     )
 
 

@@ -462,6 +462,7 @@ def container_env(args: VertexEndpointArgs) -> dict[str, str]:
         max_request_bytes=limit.max_request_bytes,
         extra=extra,
         speed=plan.settings.speed,
+        engine=plan.engine_env,
     )
 
 

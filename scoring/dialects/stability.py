@@ -212,19 +212,29 @@ class Stability(Dialect):
 
     def answer(self, reading: Reading, outputs: list[Output]) -> Reply:
         out = outputs[0]
+        # the safety checker's flag, where the deployment runs one, as Stability reports it
+        flags = out.meta.get("nsfw") or [False] * len(out.blobs)
         return Reply(
             {
                 "result": "success",
                 "artifacts": [
-                    {"base64": base64.b64encode(b).decode(), "seed": s, "finishReason": "SUCCESS"}
-                    for b, s in zip(out.blobs, out.seeds, strict=True)
+                    {
+                        "base64": base64.b64encode(b).decode(),
+                        "seed": s,
+                        "finishReason": "CONTENT_FILTERED" if flagged else "SUCCESS",
+                    }
+                    for b, s, flagged in zip(out.blobs, out.seeds, flags, strict=True)
                 ],
             }
         )
 
     def raw_headers(self, output: Output) -> dict[str, str]:
         """Stability's own headers on an ``Accept: image/png`` answer."""
-        return {"Seed": str(output.seeds[0]), "Finish-Reason": "SUCCESS"}
+        flagged = (output.meta.get("nsfw") or [False])[0]
+        return {
+            "Seed": str(output.seeds[0]),
+            "Finish-Reason": "CONTENT_FILTERED" if flagged else "SUCCESS",
+        }
 
     def error_body(self, body: dict, err: ScoringError) -> dict:
         """Stability's error fields (``id``, ``name``, ``message``) beside ours."""

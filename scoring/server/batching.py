@@ -40,6 +40,8 @@ class BatchKey:
     steps: int
     guidance_scale: float
     no_negative: bool  # SDXL encodes "no negative prompt" (zeros) unlike "" : never mixed
+    loras: tuple  # the adapter state is one per pipeline call
+    scheduler: str  # so is the scheduler
 
 
 class Batcher:
@@ -66,6 +68,8 @@ class Batcher:
             req.num_inference_steps,
             req.guidance_scale,
             req.negative_prompt is None,
+            tuple(req.loras),
+            req.scheduler or self.engine.default_scheduler,
         )
 
     def outputs(self, parsed: Parsed) -> int:
@@ -117,6 +121,10 @@ class Batcher:
         params = inspect.signature(pipe.__call__).parameters
         if "callback_on_step_end" in params:
             call["callback_on_step_end"] = lambda _p, i, _t, kw: (on_step(i), kw)[1]
+        # the same per-call state as an unbatched run: the requests' (shared) adapters and a
+        # scheduler of the call's own
+        engine.select_adapters(first)
+        engine.fresh_scheduler(first, pipe)
         start = time.monotonic()
         with torch.inference_mode():
             images = pipe(**call).images
@@ -124,9 +132,10 @@ class Batcher:
 
         results: list[list[Result]] = []
         at = 0
-        for parsed, _req, per, queued_s in zip(batch, reqs, seeds, queued, strict=True):
+        for parsed, req, per, queued_s in zip(batch, reqs, seeds, queued, strict=True):
             outputs = [[_to_pil(img)] for img in images[at : at + len(per)]]
             at += len(per)
+            outputs, nsfw = engine.screen(outputs)
             width, height = outputs[0][0].size
             generated = Generated(
                 outputs,
@@ -135,7 +144,8 @@ class Batcher:
                 height,
                 inference_s,
                 steps_run=done[0],
-                extra={"batch_outputs": len(flat)},
+                extra={**engine.customised(req, nsfw), "batch_outputs": len(flat)},
+                nsfw=nsfw,
             )
             results.append(parsed.results([generated], queued_s))
         return results

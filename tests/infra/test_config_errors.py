@@ -52,7 +52,7 @@ def test_unknown_top_level_key(dev_config):
     dev_config["genai-endpoints:instanceType"] = "ml.g5.xlarge"
     msg = _error(dev_config)
     assert "unknown key genai-endpoints:instanceType" in msg
-    assert "allowed keys: package, task, environment, tags, runtime, aws, gcp, azure" in msg
+    assert "allowed keys: package, task, environment, tags, runtime, engine, aws, gcp, azure" in msg
 
 
 def test_unknown_nested_key_lists_allowed_keys(dev_config):
