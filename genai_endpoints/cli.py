@@ -369,6 +369,14 @@ def package(
             "(# comments); a prompt containing one is refused with a 400."
         ),
     ] = None,
+    compile_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ship torch.compile caches (the *.bin files a GPU replica wrote to "
+            "GENAI_COMPILE_CACHE_DIR after warm-up), so new replicas start compiled "
+            "(docs/performance.md)."
+        ),
+    ] = None,
 ) -> None:
     """Stage a model once and build a byte-deterministic serving package per cloud.
 
@@ -393,7 +401,7 @@ def package(
                 staged = stage_local(model_dir, variant=variant)
             else:
                 staged = stage_hub(model_id, revision, variant=variant)
-            staged = with_extras(staged, lora, safety_checker, deny_terms)
+            staged = with_extras(staged, lora, safety_checker, deny_terms, compile_cache)
         with err.status(f"building {', '.join(clouds)}"):
             manifests = build_packages(staged, clouds, out, tarball=tarball)
     except StagingError as exc:

@@ -9,6 +9,8 @@ FILE`` add them to the package's model folder, where the engine finds them at st
     safety/model.safetensors
     safety/preprocessor_config.json     its CLIP image processor
     safety/deny_terms.txt               one term or phrase per line
+    compile-cache/<name>.bin            torch.compile caches (``--compile-cache``), written
+                                        by a GPU replica after warm-up (scoring.speed)
 
 Each is hashed once while read, hard-linked into every package and listed in
 ``genai_package.json`` and the manifest's ``weights.files``, so the server verifies it at
@@ -35,6 +37,7 @@ from model_packages.staging import (
 )
 from scoring.loras import LORA_FOLDER, NAME_RULE, NO_LORA_FAMILIES, valid_name
 from scoring.safety import DENY_TERMS_FILE, SAFETY_FOLDER, read_terms
+from scoring.speed import CACHE_FOLDER as COMPILE_CACHE_FOLDER
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 CHECKER_CLASS = "StableDiffusionSafetyChecker"
@@ -193,13 +196,25 @@ def stage_deny_terms(path: Path) -> tuple[ExtraFile, int]:
     return _extra(f"{SAFETY_FOLDER}/{DENY_TERMS_FILE}", path), len(terms)
 
 
+def stage_compile_cache(folder: Path) -> list[ExtraFile]:
+    """The ``*.bin`` compile caches in ``folder`` (``GENAI_COMPILE_CACHE_DIR`` of a replica
+    that compiled and warmed up), each named for the GPU and library versions it fits."""
+    folder = Path(folder)
+    caches = sorted(folder.glob("*.bin")) if folder.is_dir() else []
+    if not caches:
+        raise StagingError(f"--compile-cache {folder}: no *.bin compile caches in that folder")
+    return [_extra(f"{COMPILE_CACHE_FOLDER}/{path.name}", path) for path in caches]
+
+
 def with_extras(
     staged: StagedModel,
     loras: list[str] | None = None,
     safety_checker: Path | None = None,
     deny_terms: Path | None = None,
+    compile_cache: Path | None = None,
 ) -> StagedModel:
-    """``staged`` with the adapters, checker and deny list added to what it ships."""
+    """``staged`` with the adapters, checker, deny list and compile caches added to what
+    it ships."""
     extras = stage_loras(list(loras or []), staged.family)
     names = tuple(x.entry.path.split("/")[1].removesuffix(".safetensors") for x in extras)
     count = 0
@@ -208,6 +223,8 @@ def with_extras(
     if deny_terms is not None:
         extra, count = stage_deny_terms(deny_terms)
         extras.append(extra)
+    if compile_cache is not None:
+        extras += stage_compile_cache(compile_cache)
     taken = {f.path for f in staged.files}
     clash = sorted(x.entry.path for x in extras if x.entry.path in taken)
     if clash:

@@ -165,3 +165,20 @@ def test_hub_model_without_network_is_one_clean_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "cannot reach the Hub" in lines[0] and "--model-dir" in lines[0]
+
+
+def test_compile_caches_ship_in_the_model_folder_hashed(tiny_image_model, tmp_path):
+    from model_packages.extras import with_extras
+
+    caches = tmp_path / "caches"
+    caches.mkdir()
+    (caches / "NVIDIA_L4-abc.bin").write_bytes(b"compiled kernels")
+    staged = with_extras(stage_local(tiny_image_model), compile_cache=caches)
+    manifest = build_packages(staged, ["vertex"], tmp_path / "out")["vertex"]
+    shipped = tmp_path / "out/vertex/model/compile-cache/NVIDIA_L4-abc.bin"
+    assert shipped.read_bytes() == b"compiled kernels"
+    assert "compile-cache/NVIDIA_L4-abc.bin" in {f.path for f in manifest.weights.files}
+    info = json.loads((tmp_path / "out/vertex/model/genai_package.json").read_text())
+    assert "compile-cache/NVIDIA_L4-abc.bin" in {f["path"] for f in info["files"]}
+    with pytest.raises(StagingError, match=r"no \*\.bin compile caches"):
+        with_extras(stage_local(tiny_image_model), compile_cache=tmp_path / "empty")
