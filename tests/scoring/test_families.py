@@ -4,12 +4,10 @@ loaded by the engine, every task it supports, and every cloud contract over HTTP
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -17,12 +15,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from genai_endpoints.cli import app
-from genai_endpoints.rehearsal import package_server
 from model_packages.build import build_packages
 from model_packages.staging import stage_local
 from scoring.compose import FEATHER_RADIUS
 from scoring.families import Family
 from tests.conftest import decode_output, half_mask_b64
+from tests.server.conftest import in_process_servers
 
 FAMILIES = ["sd", "sdxl", "sd3", "flux", "video"]
 IMAGE_FAMILIES = ["sd", "sdxl", "sd3", "flux"]
@@ -222,24 +220,6 @@ def first_output(cloud: str, body: dict) -> dict:
     return (body["predictions"][0] if cloud == "vertex" else body)["outputs"][0]
 
 
-@contextlib.contextmanager
-def serving(packages, log_dir):
-    """The three contracts' servers for one package set, started side by side."""
-    with contextlib.ExitStack() as stack, ThreadPoolExecutor(len(CLOUDS)) as pool:
-        managers = {c: package_server(c, packages / c, log_dir) for c in CLOUDS}
-        futures = {c: pool.submit(m.__enter__) for c, m in managers.items()}
-        running, failures = {}, []
-        for cloud, future in futures.items():
-            try:
-                running[cloud] = future.result()
-                stack.push(managers[cloud].__exit__)
-            except Exception as exc:  # the others are still stopped by the stack
-                failures.append(exc)
-        if failures:
-            raise failures[0]
-        yield running
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_contract_serves_the_family(tiny_family, tmp_path, family):
@@ -256,18 +236,19 @@ def test_every_contract_serves_the_family(tiny_family, tmp_path, family):
             {**common, "width": 64, "height": 64},
             {**common, "image": b64(src), "mask": half_mask_b64()},
         ]
-    with serving(tmp_path / "pkg", tmp_path / "logs") as servers:
-        for cloud, server in servers.items():
-            for request in requests:
-                reply = server.predict(envelope(cloud, request))
-                assert reply.status == 200, (cloud, reply.body[:500])
-                out = first_output(cloud, reply.json())
-                data = base64.b64decode(out["data"])
-                if family == "video":
-                    assert out["content_type"] == "video/mp4"
-                    continue
-                img = Image.open(io.BytesIO(data)).convert("RGB")
-                assert img.size == (64, 64)
-                if "mask" in request:  # the kept half comes back exactly, on every contract
-                    keep = 32 - FEATHER_RADIUS
-                    assert (np.asarray(img)[:, :keep] == np.asarray(src)[:, :keep]).all()
+    # each contract's app (routes, envelope, answer) over the one model the package holds
+    servers = in_process_servers(tmp_path / "pkg")
+    for cloud, server in servers.items():
+        for request in requests:
+            reply = server.predict(envelope(cloud, request))
+            assert reply.status == 200, (cloud, reply.body[:500])
+            out = first_output(cloud, reply.json())
+            data = base64.b64decode(out["data"])
+            if family == "video":
+                assert out["content_type"] == "video/mp4"
+                continue
+            img = Image.open(io.BytesIO(data)).convert("RGB")
+            assert img.size == (64, 64)
+            if "mask" in request:  # the kept half comes back exactly, on every contract
+                keep = 32 - FEATHER_RADIUS
+                assert (np.asarray(img)[:, :keep] == np.asarray(src)[:, :keep]).all()

@@ -60,3 +60,65 @@ def post(port: int, path: str, payload, headers: dict[str, str] | None = None) -
 
 def get(port: int, path: str) -> Raw:
     return raw_request(port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+
+
+@dataclass
+class AppReply:
+    status: int
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class InProcess:
+    """One contract's ASGI app, called over HTTP semantics without a socket or a process:
+    the routes, envelopes and answers of the real server, at a fraction of its start-up
+    cost (process start-up itself is tested in tests/server/test_clouds.py)."""
+
+    def __init__(self, cloud: str, app) -> None:
+        self.cloud = cloud
+        self.app = app
+
+    def predict(self, payload: dict, headers: dict[str, str] | None = None) -> AppReply:
+        import anyio
+        import httpx
+
+        from genai_endpoints.rehearsal import PREDICT
+
+        async def call():
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                return await client.post(
+                    PREDICT[self.cloud], json=payload, headers=headers or {}, timeout=300
+                )
+
+        reply = anyio.run(call)
+        return AppReply(reply.status_code, reply.content)
+
+
+def in_process_servers(package_dir) -> dict[str, InProcess]:
+    """Each cloud's app over one model loaded once (every contract serves the same bytes),
+    with the environment that cloud sets; the model comes from the package's folder."""
+    from pathlib import Path
+
+    from scoring.server.app import ModelState, build_app
+    from scoring.server.contracts import detect
+    from scoring.server.main import load_scorer
+    from scoring.server.settings import ServerSettings
+
+    package_dir = Path(package_dir)
+    model = str(package_dir / "sagemaker" / "model")
+    envs = {
+        "sagemaker": (["serve"], {"GENAI_MODEL_DIR": model}),
+        "vertex": ([""], {"AIP_HTTP_PORT": "8080", "AIP_STORAGE_URI": model}),
+        "azureml": ([""], {"AZUREML_MODEL_DIR": model}),
+    }
+    settings = ServerSettings()
+    state = ModelState()
+    first = detect(*envs["sagemaker"])
+    state.scorer = load_scorer(first, settings, envs["sagemaker"][1])
+    return {
+        cloud: InProcess(cloud, build_app(detect(argv, env), settings, state))
+        for cloud, (argv, env) in envs.items()
+    }
