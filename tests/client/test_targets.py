@@ -199,3 +199,17 @@ def test_package_manifest_gives_model_identity(tmp_path):
     bad = EndpointTarget(name="l", kind="vertex", url="http://127.0.0.1:1", package=Path("/nope"))
     with pytest.raises(ConfigError, match="package: cannot read"):
         resolve(bad)
+
+
+def test_the_readmes_example_targets_file_names_the_three_local_contracts():
+    from pathlib import Path
+
+    from genai_endpoints.client.targets import load_targets
+
+    root = Path(__file__).resolve().parents[2]
+    parsed = load_targets(root / "examples" / "targets.local.yaml")
+    by_kind = {t.kind: t for t in parsed.targets}
+    assert set(by_kind) == {"sagemaker", "vertex", "azureml"}
+    ports = [by_kind[k].url.port for k in ("sagemaker", "vertex", "azureml")]
+    assert ports == [8080, 8081, 8082]  # as the README starts the three servers
+    assert Path(by_kind["vertex"].package).resolve() == root / "build" / "packages" / "vertex"
