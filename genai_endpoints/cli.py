@@ -6,7 +6,6 @@ them, so ``--help`` and the cloud commands start fast.
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import tempfile
@@ -17,6 +16,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from genai_endpoints import options as opts
 
 app = typer.Typer(
     help="Generative image and video models on GPU endpoints on SageMaker, Vertex AI and Azure ML.",
@@ -65,14 +66,6 @@ def main(
     """Generative image and video models on GPU endpoints on SageMaker, Vertex AI and Azure ML:
     package a model, serve it locally under each cloud's contract, deploy it with one
     `pulumi up`, and call, compare and choose between endpoints."""
-
-
-class TaskChoice(StrEnum):
-    TEXT_TO_IMAGE = "text-to-image"
-    IMAGE_TO_IMAGE = "image-to-image"
-    INPAINTING = "inpainting"
-    OUTPAINTING = "outpainting"
-    TEXT_TO_VIDEO = "text-to-video"
 
 
 class TinyChoice(StrEnum):
@@ -159,67 +152,25 @@ def tiny_model(
     console.print(f"wrote {what} to {out_dir} ({size / 1e6:.1f} MB)")
 
 
-OPTION_OF_FIELD = {
-    "prompt": "--prompt",
-    "negative_prompt": "--negative-prompt",
-    "width": "--width",
-    "height": "--height",
-    "num_inference_steps": "--steps",
-    "guidance_scale": "--guidance",
-    "seed": "--seed",
-    "num_outputs": "--num-outputs",
-    "image": "--image",
-    "mask": "--mask",
-    "strength": "--strength",
-    "outpaint": "--outpaint",
-    "num_frames": "--num-frames",
-    "fps": "--fps",
-    "output_format": "--out",
-    "task": "--task",
-}
-
-
-def as_options(message: str) -> str:
-    """Say a schema error in the CLI's words: ``num_inference_steps: ...`` → ``--steps: ...``."""
-    parts = []
-    for part in message.split("; "):
-        field, sep, rest = part.partition(": ")
-        name = OPTION_OF_FIELD.get(field.split(".")[0])
-        parts.append(f"{name}{field[len(field.split('.')[0]) :]}{sep}{rest}" if name else part)
-    return "; ".join(parts)
-
-
-def read_b64(path: Path | None, option: str) -> str | None:
-    if path is None:
-        return None
-    try:
-        return base64.b64encode(path.read_bytes()).decode()
-    except OSError as exc:
-        fail(f"{option}: cannot read {path}: {exc.strerror}")
-
-
 @app.command()
 def generate(
     model_dir: Annotated[Path, typer.Option(help="A diffusers model folder.")],
     prompt: Annotated[str, typer.Option(help="What to generate.")],
-    out_file: Annotated[
-        Path, typer.Option("--out", help="Output file; its extension picks the format.")
-    ],
-    task: Annotated[TaskChoice | None, typer.Option(help="Default: inferred.")] = None,
-    negative_prompt: Annotated[str | None, typer.Option()] = None,
-    width: Annotated[int | None, typer.Option(help="Pixels, multiple of 8.")] = None,
-    height: Annotated[int | None, typer.Option(help="Pixels, multiple of 8.")] = None,
-    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 30,
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
-    seed: Annotated[int | None, typer.Option(help="Default: random, printed.")] = None,
-    image: Annotated[Path | None, typer.Option(help="Input image for image tasks.")] = None,
-    mask: Annotated[Path | None, typer.Option(help="Inpainting mask: white = repaint.")] = None,
-    strength: Annotated[float | None, typer.Option(help="How much to change the image.")] = None,
-    outpaint: Annotated[
-        str | None, typer.Option(help="Pixels to add: LEFT,RIGHT,TOP,BOTTOM (multiples of 8).")
-    ] = None,
-    num_frames: Annotated[int | None, typer.Option(help="Video frames.")] = None,
-    fps: Annotated[int | None, typer.Option(help="Video frames per second.")] = None,
+    out_file: opts.OutOpt,
+    task: opts.TaskOpt = None,
+    negative_prompt: opts.NegativeOpt = None,
+    width: opts.WidthOpt = None,
+    height: opts.HeightOpt = None,
+    steps: opts.StepsOpt = 30,
+    guidance: opts.GuidanceOpt = 7.5,
+    seed: opts.SeedOpt = None,
+    num_outputs: opts.NumOutputsOpt = None,
+    image: opts.ImageOpt = None,
+    mask: opts.MaskOpt = None,
+    strength: opts.StrengthOpt = None,
+    outpaint: opts.OutpaintOpt = None,
+    num_frames: opts.FramesOpt = None,
+    fps: opts.FpsOpt = None,
     device: Annotated[str, typer.Option(help="auto, cuda, cpu or mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float16, bfloat16 or float32.")] = "auto",
     scheduler: Annotated[
@@ -233,25 +184,11 @@ def generate(
     from scoring.schema import OutputFormat, parse_request
     from scoring.settings import EngineSettings
 
-    request: dict = {
-        "prompt": prompt,
-        "num_inference_steps": steps,
-        "guidance_scale": guidance,
-    }
-    optional = {
-        "task": task.value if task else None,
-        "negative_prompt": negative_prompt,
-        "width": width,
-        "height": height,
-        "seed": seed,
-        "image": read_b64(image, "--image"),
-        "mask": read_b64(mask, "--mask"),
-        "strength": strength,
-        "num_frames": num_frames,
-        "fps": fps,
-        "outpaint": parse_outpaint(outpaint),
-    }
-    request.update({k: v for k, v in optional.items() if v is not None})
+    request = opts.request_from(
+        prompt, task=task, negative_prompt=negative_prompt, width=width, height=height,
+        steps=steps, guidance=guidance, seed=seed, num_outputs=num_outputs, image=image,
+        mask=mask, strength=strength, outpaint=outpaint, num_frames=num_frames, fps=fps,
+    )  # fmt: skip
     try:
         request["output_format"] = OutputFormat.from_suffix(out_file.suffix).value
         parse_request(request)  # fail on bad values before paying for the model load
@@ -259,22 +196,13 @@ def generate(
             model_dir=model_dir, device=device, dtype=dtype, scheduler=scheduler
         )
     except ScoringError as exc:
-        fail(as_options(exc.message).replace("unknown output extension", "--out: extension"))
+        fail(opts.as_options(exc.message).replace("unknown output extension", "--out: extension"))
     except ValidationError as exc:
         e = exc.errors()[0]
         fail(f"--{e['loc'][0]}: {e['msg']} (got {e.get('input')!r})")
     if not model_dir.is_dir():
         fail(f"--model-dir: {model_dir} is not a folder")
     _run_generation(settings, request, out_file)
-
-
-def parse_outpaint(value: str | None) -> dict | None:
-    if value is None:
-        return None
-    parts = value.split(",")
-    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
-        fail(f"--outpaint: expected LEFT,RIGHT,TOP,BOTTOM as four whole numbers (got {value!r})")
-    return dict(zip(("left", "right", "top", "bottom"), (int(p) for p in parts), strict=True))
 
 
 def _run_generation(settings, request: dict, out_file: Path) -> None:
@@ -304,14 +232,17 @@ def _run_generation(settings, request: dict, out_file: Path) -> None:
             )
         blobs, meta = scorer.encode(results[0], job.req.output_format)
     except ScoringError as exc:
-        fail(as_options(exc.message))
+        fail(opts.as_options(exc.message))
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(f".{out_file.name}.partial")
-    tmp.write_bytes(blobs[0])
-    os.replace(tmp, out_file)
+    paths = opts.output_paths(out_file, len(blobs))
+    for path, blob in zip(paths, blobs, strict=True):
+        tmp = path.with_name(f".{path.name}.partial")  # a failure leaves no half file
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
     t = meta["timings_ms"]
+    also = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
     console.print(
-        f"wrote {out_file} ({meta['width']}x{meta['height']}, {meta['task']}, "
+        f"wrote {out_file}{also} ({meta['width']}x{meta['height']}, {meta['task']}, "
         f"seed {meta['seeds'][0]}; load {engine.load_s:.2f} s, inference "
         f"{t['inference'] / 1000:.2f} s, encode {t['encode'] / 1000:.2f} s)",
         highlight=False,

@@ -17,16 +17,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from genai_endpoints import options as opts
+
 err = Console(stderr=True)
 out = Console()
-
-
-class Task(StrEnum):
-    TEXT_TO_IMAGE = "text-to-image"
-    IMAGE_TO_IMAGE = "image-to-image"
-    INPAINTING = "inpainting"
-    OUTPAINTING = "outpainting"
-    TEXT_TO_VIDEO = "text-to-video"
 
 
 class PriorityChoice(StrEnum):
@@ -77,58 +71,14 @@ def _client(targets: Path, cache: str | None, no_cache: bool, history: Path | No
     return Client.from_file(targets, cache=False if no_cache else cache, history=history)
 
 
-def _request(
-    prompt: str | None,
-    *,
-    task: Task | None,
-    negative_prompt: str | None,
-    width: int | None,
-    height: int | None,
-    steps: int | None,
-    guidance: float | None,
-    seed: int | None,
-    num_outputs: int | None,
-    image: Path | None,
-    mask: Path | None,
-    strength: float | None,
-    outpaint: str | None,
-    num_frames: int | None,
-    fps: int | None,
-    output_format: str | None,
-) -> dict:
-    """The generation options as a request dict, checked against the schema up front."""
-    from genai_endpoints.cli import parse_outpaint, read_b64
-
-    fields = {
-        "prompt": prompt,
-        "task": task.value if task else None,
-        "negative_prompt": negative_prompt,
-        "width": width,
-        "height": height,
-        "num_inference_steps": steps,
-        "guidance_scale": guidance,
-        "seed": seed,
-        "num_outputs": num_outputs,
-        "image": read_b64(image, "--image"),
-        "mask": read_b64(mask, "--mask"),
-        "strength": strength,
-        "outpaint": parse_outpaint(outpaint),
-        "num_frames": num_frames,
-        "fps": fps,
-        "output_format": output_format,
-    }
-    return {k: v for k, v in fields.items() if v is not None}
-
-
 def _check(request: dict) -> None:
-    from genai_endpoints.cli import as_options
     from scoring.errors import ScoringError
     from scoring.schema import parse_request
 
     try:
         parse_request(request)
     except ScoringError as exc:
-        _fail(as_options(exc.message))
+        _fail(opts.as_options(exc.message))
 
 
 def _output_format(path: Path) -> str:
@@ -161,24 +111,20 @@ def invoke(
     priority: Annotated[
         PriorityChoice, typer.Option(help="How to choose when --target is not given.")
     ] = PriorityChoice.BALANCED,
-    task: Annotated[Task | None, typer.Option(help="Default: inferred.")] = None,
-    negative_prompt: Annotated[str | None, typer.Option()] = None,
-    width: Annotated[int | None, typer.Option(help="Pixels, multiple of 8.")] = None,
-    height: Annotated[int | None, typer.Option(help="Pixels, multiple of 8.")] = None,
-    steps: Annotated[int | None, typer.Option(help="Denoising steps (server default 30).")] = None,
-    guidance: Annotated[
-        float | None, typer.Option(help="Guidance scale (server default 7.5).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Needed for caching. Default: random.")] = None,
-    num_outputs: Annotated[int | None, typer.Option(help="Outputs per request.")] = None,
-    image: Annotated[Path | None, typer.Option(help="Input image for image tasks.")] = None,
-    mask: Annotated[Path | None, typer.Option(help="Inpainting mask: white = repaint.")] = None,
-    strength: Annotated[float | None, typer.Option(help="How much to change the image.")] = None,
-    outpaint: Annotated[
-        str | None, typer.Option(help="Pixels to add: LEFT,RIGHT,TOP,BOTTOM (multiples of 8).")
-    ] = None,
-    num_frames: Annotated[int | None, typer.Option(help="Video frames.")] = None,
-    fps: Annotated[int | None, typer.Option(help="Video frames per second.")] = None,
+    task: opts.TaskOpt = None,
+    negative_prompt: opts.NegativeOpt = None,
+    width: opts.WidthOpt = None,
+    height: opts.HeightOpt = None,
+    steps: opts.StepsOpt = None,
+    guidance: opts.GuidanceOpt = None,
+    seed: opts.SeedOpt = None,
+    num_outputs: opts.NumOutputsOpt = None,
+    image: opts.ImageOpt = None,
+    mask: opts.MaskOpt = None,
+    strength: opts.StrengthOpt = None,
+    outpaint: opts.OutpaintOpt = None,
+    num_frames: opts.FramesOpt = None,
+    fps: opts.FpsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     history: HistoryOpt = None,
@@ -192,7 +138,7 @@ def invoke(
     """
     from genai_endpoints.client import ClientError
 
-    request = _request(
+    request = opts.request_from(
         prompt, task=task, negative_prompt=negative_prompt, width=width, height=height,
         steps=steps, guidance=guidance, seed=seed, num_outputs=num_outputs, image=image,
         mask=mask, strength=strength, outpaint=outpaint, num_frames=num_frames, fps=fps,
@@ -214,13 +160,9 @@ def invoke(
         _fail(exc.message, 1)
     except Exception as exc:  # an SDK's own failure: still one line, never a credential
         _fail(_unexpected(exc), 1)
-    paths = []
-    for i, output in enumerate(result.outputs):
-        path = (
-            out_file if i == 0 else out_file.with_name(f"{out_file.stem}-{i + 1}{out_file.suffix}")
-        )
-        _write(path, output.data)
-        paths.append(str(path))
+    paths = [str(p) for p in opts.output_paths(out_file, len(result.outputs))]
+    for path, output in zip(paths, result.outputs, strict=True):
+        _write(Path(path), output.data)
     summary = {
         "target": result.target,
         "kind": result.kind,
@@ -310,11 +252,9 @@ def compare(
     if (prompt is None) == (prompts_file is None):
         _fail("give --prompt (repeatable) or --prompts FILE, not both and not neither")
     prompts = list(prompt) if prompt else _read_prompts(prompts_file)
-    request = _request(
-        None, task=None, negative_prompt=negative_prompt, width=width, height=height,
-        steps=steps, guidance=guidance, seed=seed, num_outputs=None, image=None, mask=None,
-        strength=None, outpaint=None, num_frames=num_frames, fps=fps,
-        output_format=output_format,
+    request = opts.request_from(
+        None, negative_prompt=negative_prompt, width=width, height=height, steps=steps,
+        guidance=guidance, seed=seed, num_frames=num_frames, fps=fps, output_format=output_format,
     )  # fmt: skip
     for p in prompts:
         _check({**request, "prompt": p})
@@ -385,7 +325,7 @@ def select(
     priority: Annotated[
         PriorityChoice, typer.Option(help="What matters most.")
     ] = PriorityChoice.BALANCED,
-    task: Annotated[Task | None, typer.Option(help="Only targets that can do this.")] = None,
+    task: Annotated[opts.Task | None, typer.Option(help="Only targets that can do this.")] = None,
     history: HistoryOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

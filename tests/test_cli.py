@@ -66,6 +66,18 @@ def test_generate_png_of_requested_size(tiny_image_model, tmp_path):
     assert "seed 1" in result.output
 
 
+def test_generate_writes_every_output(tiny_image_model, tmp_path):
+    out = tmp_path / "fox.png"
+    result = run(
+        "generate", "--model-dir", tiny_image_model, "--prompt", "a fox", "--out", out,
+        "--steps", 2, "--seed", 5, "--num-outputs", 2,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "and 1 more" in result.output
+    assert Image.open(out).size == Image.open(tmp_path / "fox-2.png").size == (64, 64)
+    assert out.read_bytes() != (tmp_path / "fox-2.png").read_bytes()  # seeds 5 and 6
+
+
 def test_generate_every_image_task(tiny_image_model, tmp_path):
     src = tmp_path / "in.png"
     Image.new("RGB", (64, 64), (10, 120, 200)).save(src)
