@@ -1,8 +1,10 @@
 """Load on each contract's server: many clients at once, health probed all along.
 
 For each contract, serves the tiny model's package with the runtime's server, then runs
-CLIENTS threads that each send a 2-step 64x64 request back to back (keep-alive, no
-back-off: the worst case) for SECONDS, while one prober GETs the health route every 50 ms.
+CLIENTS threads that each send a 2-step 64x64 request back to back (keep-alive) for
+SECONDS, while one prober GETs the health route every 50 ms. Clients wait the
+``Retry-After`` a 429/503 names before trying again, as this project's client and the
+clouds' SDKs do; ``--no-backoff`` makes them retry at once (a storm: the worst case).
 Prints per contract: status counts, latency p50/p99 of 200s and of 429s, the health
 probe's p50/p99/max, and the server's resident memory at start and end.
 
@@ -44,7 +46,7 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def client(port: int, path: str, body: bytes, stop: float, out: list) -> None:
+def client(port: int, path: str, body: bytes, stop: float, out: list, backoff: bool) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Content-Type": "application/json"}
     while time.monotonic() < stop:
@@ -54,6 +56,9 @@ def client(port: int, path: str, body: bytes, stop: float, out: list) -> None:
             resp = conn.getresponse()
             resp.read()
             out.append((resp.status, time.perf_counter() - start))
+            wait = resp.getheader("Retry-After")
+            if backoff and resp.status in (429, 503) and wait:
+                time.sleep(min(float(wait), max(0.0, stop - time.monotonic())))
             if resp.getheader("Connection", "").lower() == "close":
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -80,7 +85,9 @@ def prober(port: int, path: str, stop: float, out: list) -> None:
         time.sleep(0.05)
 
 
-def run_one(cloud: str, package: Path, clients: int, seconds: float, logs: Path) -> dict:
+def run_one(
+    cloud: str, package: Path, clients: int, seconds: float, logs: Path, backoff: bool = True
+) -> dict:
     with package_server(cloud, package / cloud, logs) as server:
         body = json.dumps(envelope(cloud, REQUEST)).encode()
         for _ in range(3):  # warm up: first generations pay lazy initialisation
@@ -91,7 +98,9 @@ def run_one(cloud: str, package: Path, clients: int, seconds: float, logs: Path)
         results: list = []
         probes: list = []
         threads = [
-            threading.Thread(target=client, args=(server.port, PREDICT[cloud], body, stop, results))
+            threading.Thread(
+                target=client, args=(server.port, PREDICT[cloud], body, stop, results, backoff)
+            )
             for _ in range(clients)
         ]
         threads.append(
@@ -133,6 +142,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--cloud", choices=["sagemaker", "vertex", "azureml"], action="append")
     parser.add_argument("--json", action="store_true", help="print one JSON object per contract")
+    parser.add_argument("--no-backoff", action="store_true", help="ignore Retry-After (a storm)")
     args = parser.parse_args()
     clouds = args.cloud or ["sagemaker", "vertex", "azureml"]
 
@@ -144,13 +154,15 @@ def main() -> int:
         model = build_tiny_model(Path(tmp) / "tiny")
         build_packages(stage_local(model), clouds, Path(tmp) / "pkg")
         for cloud in clouds:
-            r = run_one(cloud, Path(tmp) / "pkg", args.clients, args.seconds, Path(tmp) / "logs")
+            r = run_one(cloud, Path(tmp) / "pkg", args.clients, args.seconds, Path(tmp) / "logs",
+                        backoff=not args.no_backoff)  # fmt: skip
             if args.json:
                 print(json.dumps(r))
                 continue
             print(
                 f"{cloud}: {r['requests']} requests in {args.seconds:g} s from {args.clients} "
-                f"clients; statuses {r['statuses']}; {r['ok_per_s']:.1f} images/s\n"
+                f"clients{' (no back-off)' if args.no_backoff else ''}; statuses "
+                f"{r['statuses']}; {r['ok_per_s']:.1f} images/s\n"
                 f"  200 p50/p99 {r['p50_200_ms']:.0f}/{r['p99_200_ms']:.0f} ms; "
                 f"429 p50/p99 {r['p50_429_ms']:.1f}/{r['p99_429_ms']:.1f} ms\n"
                 f"  health ({r['health_probes']} probes, {r['health_failed']} failed) p50/p99/max "

@@ -88,6 +88,15 @@ def write_cpu_lock(wheel: Path) -> Path:
     return path
 
 
+def host_ca_bundle() -> Path | None:
+    """The CA bundle pip uses here, so the build container trusts what this machine does."""
+    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"),
+                      "/etc/ssl/certs/ca-certificates.crt"):  # fmt: skip
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
 @pytest.fixture(scope="session")
 def image() -> str:
     missing = [tool for tool in ("podman", "runc", "debootstrap") if not shutil.which(tool)]
@@ -100,10 +109,12 @@ def image() -> str:
         pytest.skip("no local torch CPU wheel of the lock's version to build a CPU image from")
     ensure_base()
     write_cpu_lock(wheel)
-    pip_args = f"--find-links /wheels{' --cert /host-ca.crt' if os.environ.get('PIP_CERT') else ''}"
+    pip_args = "--find-links /wheels"
     mounts = ["-v", f"{wheel.parent}:/wheels:ro"]
-    if os.environ.get("PIP_CERT"):  # a TLS-intercepting proxy's CA, as pip here uses it
-        mounts += ["-v", f"{os.environ['PIP_CERT']}:/host-ca.crt:ro"]
+    ca = host_ca_bundle()
+    if ca is not None:  # the CAs this machine trusts (a TLS-inspecting proxy's among them)
+        pip_args += " --cert /host-ca.crt"
+        mounts += ["-v", f"{ca}:/host-ca.crt:ro"]
     build = podman(
         "build", "--network", "host", "--build-arg", f"BASE={BASE}",
         "--build-arg", "LOCK=runtime/serve-cpu.lock", "--build-arg", f"PIP_ARGS={pip_args}",
