@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from genai_endpoints import options as opts
+from genai_endpoints.consoles import err
+from genai_endpoints.consoles import out as console
 
 app = typer.Typer(
     help="Generative image and video models on GPU endpoints on SageMaker, Vertex AI and Azure ML.",
@@ -25,11 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-# Not on a terminal (a pipe, CI), rich would wrap at 80 columns and cut help tables: lines
-# are kept whole instead, and help is laid out for a wide page.
+# Not on a terminal (a pipe, CI), help is laid out for a wide page so nothing is cut
 _TTY = os.isatty(1)
-err = Console(stderr=True, soft_wrap=not os.isatty(2))
-console = Console(soft_wrap=not _TTY)
 
 
 def _configure_help() -> None:
@@ -224,6 +222,7 @@ def _run_generation(settings, request: dict, out_file: Path) -> None:
             TextColumn("{task.completed}/{task.total} steps"),
             TimeElapsedColumn(),
             console=err,
+            disable=not err.is_terminal,  # a bar in a log is noise; the summary line says it
         ) as bar:
             t = bar.add_task(job.req.task.value, total=None)
             results = scorer.execute(

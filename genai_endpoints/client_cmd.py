@@ -14,13 +14,10 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from genai_endpoints import options as opts
-
-err = Console(stderr=True)
-out = Console()
+from genai_endpoints.consoles import err, out
 
 
 class PriorityChoice(StrEnum):
@@ -270,6 +267,7 @@ def compare(
                 TimeElapsedColumn(),
                 console=err,
                 transient=True,
+                disable=not err.is_terminal,
             ) as bar:
                 job = bar.add_task("comparing", total=None)
 

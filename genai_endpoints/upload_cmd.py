@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
-err = Console(stderr=True)
-out = Console()
+from genai_endpoints.consoles import err, out
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

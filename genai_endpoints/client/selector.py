@@ -118,11 +118,12 @@ def rank(candidates: list[Candidate], priority: Priority) -> list[Candidate]:
 def describe(c: Candidate, priority: Priority) -> str:
     bits = []
     if c.cost_per_image is not None:
-        bits.append(f"${c.cost_per_image:.4f}/image ({c.cost_basis})")
+        bits.append(f"{dollars(c.cost_per_image)}/image ({c.cost_basis})")
     else:
         bits.append(f"$/image unknown ({c.cost_basis})")
     if c.stats and c.p50 is not None:
-        bits.append(f"p50 {c.p50:.2f} s over {c.stats.calls} calls")
+        calls = c.stats.calls
+        bits.append(f"p50 {c.p50:.2f} s over {calls} call{'s' if calls != 1 else ''}")
     else:
         bits.append("no measured calls")
     if c.stats and c.stats.errors:
@@ -135,3 +136,8 @@ def describe(c: Candidate, priority: Priority) -> str:
     if priority is Priority.BALANCED and math.isfinite(c.score):
         bits.append(f"balanced score {c.score:.2f} (1.00 = best on every axis)")
     return "; ".join(bits)
+
+
+def dollars(amount: float) -> str:
+    """$ with two significant digits below a cent: $0.000016, not $0.0000."""
+    return f"${amount:.4f}" if amount >= 0.01 else f"${amount:.2g}"
