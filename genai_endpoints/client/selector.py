@@ -139,5 +139,7 @@ def describe(c: Candidate, priority: Priority) -> str:
 
 
 def dollars(amount: float) -> str:
-    """$ with two significant digits below a cent: $0.000016, not $0.0000."""
-    return f"${amount:.4f}" if amount >= 0.01 else f"${amount:.2g}"
+    """$ with two significant digits below a cent: $0.000016, not $0.0000 or $1.6e-05."""
+    if amount >= 0.01 or amount <= 0:
+        return f"${amount:.4f}"
+    return f"${amount:.{1 - math.floor(math.log10(amount))}f}"

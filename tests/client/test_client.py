@@ -370,3 +370,11 @@ def test_any_request_is_sent_or_refused_by_name_before_a_call(tmp_path, fake, re
         assert result.outputs and len(fake.seen) == before + 1
     finally:
         client.close()
+
+
+def test_small_prices_keep_two_significant_digits():
+    from genai_endpoints.client.selector import dollars
+
+    assert dollars(1.635e-05) == "$0.000016"
+    assert dollars(0.00099) == "$0.00099"
+    assert dollars(2.5) == "$2.5000"
