@@ -181,3 +181,24 @@ def test_cli_in_fresh_processes_is_deterministic_and_offline(tiny_image_model, t
         assert proc.returncode == 0, proc.stderr
         files.append(Path(out).read_bytes())
     assert files[0] == files[1]
+
+
+def test_commands_print_no_warning_or_noise(tiny_image_model, tiny_video_model, tmp_path):
+    """Each command the README runs writes only its result: stderr stays empty off a
+    terminal (no library warnings, deprecation notices or progress bars in logs)."""
+    commands = [
+        ["tiny-model", str(tmp_path / "m"), "--family", "sdxl"],
+        ["generate", "--model-dir", str(tiny_image_model), "--prompt", "x", "--steps", "2",
+         "--scheduler", "ddim", "--out", str(tmp_path / "a.png")],
+        ["generate", "--model-dir", str(tiny_video_model), "--prompt", "x", "--steps", "2",
+         "--num-frames", "4", "--out", str(tmp_path / "v.mp4")],
+        ["package", "--model-dir", str(tiny_image_model), "--out", str(tmp_path / "pk")],
+    ]  # fmt: skip
+    for args in commands:
+        proc = subprocess.run(
+            [sys.executable, "-m", "genai_endpoints", *args],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert proc.stderr == "", (args, proc.stderr)
+        assert proc.stdout.strip(), args
