@@ -21,6 +21,7 @@ from pathlib import Path
 
 from model_packages.manifest import FileEntry
 from scoring.families import Family, components, family_of
+from scoring.server.model import sha256_file
 from scoring.variants import VariantError, choose_weights
 
 CHUNK = 8 * 1024 * 1024
@@ -64,14 +65,6 @@ class StagedModel:
     @property
     def size_bytes(self) -> int:
         return sum(f.size for f in self.files)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tree_digest(files: list[FileEntry] | tuple[FileEntry, ...]) -> str:

@@ -898,40 +898,84 @@ def upload_package(
     store = store if store is not None else store_for(dest)
 
     total = sum(item.size for item in items)
-    uploaded_files = uploaded_bytes = skipped_files = skipped_bytes = 0
-    replaced: list[str] = []
-    uploaded_keys: list[str] = []
-
+    tally = _Tally()
     with _ProgressBar(total, enabled=progress) as bar:
         done = 0
         for item in items:
-            key = dest.key(item.key)
             bar.describe(item.key)
-            remote = store.head(key)
-            if remote is not None and remote.size == item.size and remote.sha256 == item.sha256:
-                skipped_files += 1
-                skipped_bytes += item.size
-            else:
-                if remote is not None:
-                    replaced.append(key)
-                store.put(key, item.local_path, item.sha256, item.size, bar.advance)
-                uploaded_files += 1
-                uploaded_bytes += item.size
-                uploaded_keys.append(key)
+            _sync_one(
+                store,
+                dest.key(item.key),
+                item.local_path,
+                item.sha256,
+                item.size,
+                bar.advance,
+                tally,
+            )
             done += item.size
             bar.set(done)  # absorb SDK progress that over- or under-counted (retries)
         bar.describe("done")
 
-    return UploadReport(
-        uploaded_files=uploaded_files,
-        uploaded_bytes=uploaded_bytes,
-        skipped_files=skipped_files,
-        skipped_bytes=skipped_bytes,
-        replaced=replaced,
+    return tally.report(
         weights_uri=dest.uri(manifest.weights.key_prefix.strip("/") + "/"),
         manifest_uri=dest.uri(items[-1].key),
-        uploaded_keys=uploaded_keys,
     )
+
+
+@dataclass
+class _Tally:
+    """What one upload skipped, sent and replaced, so far."""
+
+    uploaded_files: int = 0
+    uploaded_bytes: int = 0
+    skipped_files: int = 0
+    skipped_bytes: int = 0
+    replaced: list[str] = field(default_factory=list)
+    uploaded_keys: list[str] = field(default_factory=list)
+
+    def report(self, **uris: str) -> UploadReport:
+        return UploadReport(
+            uploaded_files=self.uploaded_files,
+            uploaded_bytes=self.uploaded_bytes,
+            skipped_files=self.skipped_files,
+            skipped_bytes=self.skipped_bytes,
+            replaced=self.replaced,
+            uploaded_keys=self.uploaded_keys,
+            **uris,
+        )
+
+
+def _sync_one(
+    store: ObjectStore,
+    key: str,
+    local: Path,
+    sha256: str,
+    size: int,
+    sent: ProgressCallback,
+    tally: _Tally,
+) -> str:
+    """Put ``local`` at ``key`` unless an object with the same size and sha256 is there;
+    returns "skipped", "uploaded" or "replaced". A file that must be sent but is not on
+    disk is a :class:`PackageError` (a skipped one need not exist locally)."""
+    sha256 = sha256.lower()
+    remote = store.head(key)
+    if remote is not None and remote.size == size and remote.sha256 == sha256:
+        tally.skipped_files += 1
+        tally.skipped_bytes += size
+        return "skipped"
+    if not local.is_file():
+        raise PackageError(
+            f"{local}: not in the folder and not yet at {key!r}; rebuild the package "
+            "(or run from the machine that built it)"
+        )
+    store.put(key, local, sha256, size, sent)
+    tally.uploaded_files += 1
+    tally.uploaded_bytes += size
+    tally.uploaded_keys.append(key)
+    if remote is not None:
+        tally.replaced.append(key)
+        return "replaced"
+    return "uploaded"
 
 
 class _ProgressBar:
@@ -1014,37 +1058,11 @@ def upload_files(
     prefix = key_prefix.strip("/")
     report_file = on_file or (lambda key, status, size: None)
     sent = on_bytes or (lambda n: None)
-    uploaded_files = uploaded_bytes = skipped_files = skipped_bytes = 0
-    replaced: list[str] = []
-    uploaded_keys: list[str] = []
+    tally = _Tally()
     for path, sha256, size in sorted(files):
         if not path or PurePosixPath(path).is_absolute() or ".." in path.split("/"):
             raise PackageError(f"{path!r} is not a plain relative path")
         key = f"{prefix}/{path}" if prefix else path
-        remote = store.head(key)
-        if remote is not None and remote.size == size and remote.sha256 == sha256.lower():
-            skipped_files += 1
-            skipped_bytes += size
-            report_file(key, "skipped", size)
-            continue
-        local = folder / path
-        if not local.is_file():
-            raise PackageError(
-                f"{local}: not in the folder and not yet at {key!r}; rebuild the package "
-                "(or run from the machine that built it)"
-            )
-        store.put(key, local, sha256.lower(), size, sent)
-        uploaded_files += 1
-        uploaded_bytes += size
-        uploaded_keys.append(key)
-        if remote is not None:
-            replaced.append(key)
-        report_file(key, "replaced" if remote is not None else "uploaded", size)
-    return UploadReport(
-        uploaded_files=uploaded_files,
-        uploaded_bytes=uploaded_bytes,
-        skipped_files=skipped_files,
-        skipped_bytes=skipped_bytes,
-        replaced=replaced,
-        uploaded_keys=uploaded_keys,
-    )
+        status = _sync_one(store, key, folder / path, sha256, size, sent, tally)
+        report_file(key, status, size)
+    return tally.report()

@@ -266,7 +266,9 @@ class ResolvedRequest:
     scheduler: str | None = None  # None: the deployment's default (GENAI_SCHEDULER)
 
 
-def infer_task(req: GenerationRequest, info: ModelInfo) -> Task:
+def requested_task(req: GenerationRequest) -> Task | None:
+    """The task the request's fields ask for (None: the model's default); the client routes by
+    the same rule the server serves by."""
     if req.task is not None:
         return req.task
     if req.outpaint is not None:
@@ -275,7 +277,11 @@ def infer_task(req: GenerationRequest, info: ModelInfo) -> Task:
         return Task.INPAINTING if req.mask is not None else Task.IMAGE_TO_IMAGE
     if req.num_frames is not None or req.fps is not None:
         return Task.TEXT_TO_VIDEO
-    return info.default_task
+    return None
+
+
+def infer_task(req: GenerationRequest, info: ModelInfo) -> Task:
+    return requested_task(req) or info.default_task
 
 
 def resolve(req: GenerationRequest, info: ModelInfo, limits: Limits) -> ResolvedRequest:

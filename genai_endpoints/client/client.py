@@ -31,7 +31,7 @@ from genai_endpoints.client.retry import with_retries
 from genai_endpoints.client.selector import Candidate, Priority, candidate, rank
 from genai_endpoints.client.targets import TargetsFile, load_targets
 from genai_endpoints.client.transports.base import Output
-from scoring.schema import GenerationRequest, Task
+from scoring.schema import GenerationRequest, Task, requested_task
 
 Progress = Callable[[str], None]
 
@@ -67,19 +67,6 @@ def as_request(request: GenerationRequest | dict[str, Any]) -> GenerationRequest
         return parse_request(request)
     except ScoringError as exc:
         raise UnsupportedRequest(exc.message, field=exc.field) from None
-
-
-def request_task(req: GenerationRequest) -> Task | None:
-    """The task the request asks for, as the server would infer it (None: model default)."""
-    if req.task is not None:
-        return req.task
-    if req.outpaint is not None:
-        return Task.OUTPAINTING
-    if req.image is not None:
-        return Task.INPAINTING if req.mask is not None else Task.IMAGE_TO_IMAGE
-    if req.num_frames is not None or req.fps is not None:
-        return Task.TEXT_TO_VIDEO
-    return None
 
 
 def default_cache_location(targets: TargetsFile) -> str:
@@ -192,7 +179,7 @@ class Client:
         target, transport = resolved.target, resolved.transport
         transport.check(req)
         call_req = req if transport.seeded else req.model_copy(update={"seed": None})
-        task = request_task(req)
+        task = requested_task(req)
 
         key, note = (None, "cache off")
         if self.cache is not None and use_cache:
@@ -254,7 +241,7 @@ class Client:
         req = as_request(request)
         if target is not None:
             return self.invoke(target, req, progress=progress, use_cache=use_cache)
-        ranked = self.select(priority, request_task(req))
+        ranked = self.select(priority, requested_task(req))
         usable = [c for c in ranked if c.unavailable is None]
         if not usable:
             why = "; ".join(f"{c.name}: {c.reason}" for c in ranked)
