@@ -16,8 +16,10 @@ PYTHON=${PYTHON:-python3}
 # the local mirrors in some pip configs print one warning per package; hide only those
 quiet() { { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 .venv/bin/python -m pip install --quiet --upgrade "pip==26.3" 2>&1 | quiet
-.venv/bin/python -m pip install --quiet --progress-bar off \
-  -c constraints.txt -e ".[serve,dev]" 2>&1 | quiet
+# setuptools says "Editable installation … be careful with folders named like your package"
+# on every editable install of a flat layout, and pip (26) prints it: only that one is hidden
+PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install --quiet \
+  --progress-bar off -c constraints.txt -e ".[serve,dev]" 2>&1 | quiet
 .venv/bin/python -m pip check
 .venv/bin/genai-endpoints --help >/dev/null
 bash scripts/setup_container_tools.sh
