@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from scoring import __version__, encoders, jsonbody
-from scoring.dialects import ModelShape, Output, Reading
+from scoring.dialects import JsonDialect, ModelShape, Output, Reading
 from scoring.dialects.base import mark
 from scoring.engine import Engine, Generated, Progress
 from scoring.envelopes import Envelope, Unwrapped, unwrap
@@ -333,7 +333,7 @@ class Scorer:
             if reading is not None:
                 headers.update(reading.dialect.raw_headers(_output(blobs, meta, fmt)))
             return Answer(200, blobs[0], fmt.content_type, headers)
-        if reading is not None and not reading.dialect.raw:
+        if reading is not None and isinstance(reading.dialect, JsonDialect):
             outputs = [
                 _output(*self.encode(r, r.req.output_format), r.req.output_format) for r in results
             ]

@@ -23,7 +23,16 @@ from __future__ import annotations
 from typing import Any
 
 from scoring.dialects import a1111, huggingface, imagen, openai, stability
-from scoring.dialects.base import Dialect, ModelShape, Output, Reading, Reply, mark, shape_of
+from scoring.dialects.base import (
+    Dialect,
+    JsonDialect,
+    ModelShape,
+    Output,
+    Reading,
+    Reply,
+    mark,
+    shape_of,
+)
 from scoring.errors import RequestError, ScoringError, clip
 from scoring.settings import Limits
 
@@ -31,6 +40,7 @@ __all__ = [
     "DIALECTS",
     "NATIVE",
     "Dialect",
+    "JsonDialect",
     "ModelShape",
     "Output",
     "Reading",

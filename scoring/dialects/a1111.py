@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from scoring import __version__
 from scoring.dialects.base import (
-    Dialect,
     Fields,
+    JsonDialect,
     ModelShape,
     Output,
     Reading,
@@ -148,7 +148,7 @@ IGNORED: dict[str, str] = {
 }
 
 
-class Automatic1111(Dialect):
+class Automatic1111(JsonDialect):
     name = "a1111"
     title = "AUTOMATIC1111 webui"
     shape = "plain"

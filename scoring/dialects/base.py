@@ -11,6 +11,7 @@ the way that API answers.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -118,9 +119,10 @@ class Reading:
         return where[root] + (dot + rest if rest else "")
 
 
-class Dialect:
-    """One other API's request and answer shapes. Subclasses set the class attributes
-    and implement ``read`` and (unless they answer raw bytes) ``answer``."""
+class Dialect(ABC):
+    """One other API's request shape. Subclasses set the class attributes and implement
+    ``read``; one that answers in the API's JSON shape is a :class:`JsonDialect`. Any other
+    (Hugging Face: raw bytes) answers JSON, when asked for by name, in our own shape."""
 
     name: ClassVar[str]  # the selector value: Content-Type: application/json; dialect=NAME
     title: ClassVar[str]  # for messages: "OpenAI images"
@@ -153,15 +155,12 @@ class Dialect:
         return len(self.names(payload) & self.fields)
 
     # -- the two directions ---------------------------------------------------------
+    @abstractmethod
     def read(
         self, payload: dict, model: ModelShape, limits: Limits, because: Sequence[str] = ()
     ) -> Reading:
         """Our request objects from this body; a ``RequestError`` naming the dialect's
         own fields otherwise. ``because``: the names that made the body read so."""
-        raise NotImplementedError
-
-    def answer(self, reading: Reading, outputs: list[Output]) -> Reply:
-        raise NotImplementedError
 
     def raw_headers(self, output: Output) -> dict[str, str]:
         """Extra headers on a raw-bytes answer (this API's own, when it has them)."""
@@ -170,6 +169,14 @@ class Dialect:
     def error_body(self, body: dict, err: ScoringError) -> dict:
         """Our error body, with whatever this API's clients read added (a superset)."""
         return body
+
+
+class JsonDialect(Dialect):
+    """A dialect that also answers in its API's JSON shape."""
+
+    @abstractmethod
+    def answer(self, reading: Reading, outputs: list[Output]) -> Reply:
+        """The API's JSON answer for ``outputs``, generated from ``reading``."""
 
 
 def mark(err: ScoringError, dialect: Dialect) -> ScoringError:

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from scoring.dialects.base import (
     MAX_RATIO,
-    Dialect,
     Fields,
+    JsonDialect,
     ModelShape,
     Output,
     Reading,
@@ -57,7 +57,7 @@ SAFETY = (
 MIME = {"image/png": "png", "image/jpeg": "jpeg"}
 
 
-class Imagen(Dialect):
+class Imagen(JsonDialect):
     name = "imagen"
     title = "Vertex AI Imagen"
     shape = "instances"

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from scoring.dialects.base import (
     MAX_RATIO,
-    Dialect,
     Fields,
+    JsonDialect,
     ModelShape,
     Output,
     Reading,
@@ -29,7 +29,7 @@ QUALITY_STEPS = {"low": 15, "medium": 30, "standard": 30, "high": 50, "hd": 50} 
 FORMATS = ("png", "jpeg", "webp")
 
 
-class OpenAIImages(Dialect):
+class OpenAIImages(JsonDialect):
     name = "openai"
     title = "OpenAI images"
     shape = "plain"

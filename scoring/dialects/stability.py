@@ -15,8 +15,8 @@ import uuid
 from collections.abc import Sequence
 
 from scoring.dialects.base import (
-    Dialect,
     Fields,
+    JsonDialect,
     ModelShape,
     Output,
     Reading,
@@ -65,7 +65,7 @@ INIT_FIELDS = (
 )
 
 
-class Stability(Dialect):
+class Stability(JsonDialect):
     name = "stability"
     title = "Stability v1 / Bedrock SDXL"
     shape = "plain"

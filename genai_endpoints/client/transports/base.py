@@ -11,6 +11,7 @@ import base64
 import binascii
 import functools
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ class Answer:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class Transport:
+class Transport(ABC):
     """One backend. ``identity`` names what answers (never a secret) for the cache key."""
 
     kind: str = ""
@@ -47,13 +48,17 @@ class Transport:
     seeded: bool = True  # False: this backend drops the seed (never cached)
 
     def check(self, req: GenerationRequest) -> None:
-        """Raise ``UnsupportedRequest`` naming every field this backend cannot honour."""
+        """Raise ``UnsupportedRequest`` naming every field this backend cannot honour
+        (by default: none)."""
+        return None
 
+    @abstractmethod
     def call(self, req: GenerationRequest, timeout: float, progress: Progress | None) -> Answer:
-        raise NotImplementedError
+        """One generation; ``CallError`` (with the backend's status and message) on failure."""
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections (by default: it holds none)."""
+        return None
 
 
 def plain_request(req: GenerationRequest) -> dict[str, Any]:
