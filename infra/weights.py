@@ -36,10 +36,12 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from infra.dynamic import ProviderBase, pickle_by_value
+
 DIFF_KEYS = ("store", "key_prefix", "digest", "files")
 
 
-class WeightsUploadProvider(ResourceProvider):
+class WeightsUploadProvider(ProviderBase, ResourceProvider):
     """Uploads one weights folder, content-addressed (see the module docstring)."""
 
     serialize_as_secret_always = False  # nothing secret is captured
@@ -59,10 +61,8 @@ class WeightsUploadProvider(ResourceProvider):
         prefix, digest = news.get("key_prefix"), news.get("digest")
         if isinstance(prefix, str) and isinstance(digest, str) and prefix != f"models/{digest}/":
             failures.append(CheckFailure("key_prefix", "must be models/<digest>/"))
-        for key in news:
-            low = key.lower()
-            if not key.startswith("__") and ("token" in low or "credential" in low):
-                failures.append(CheckFailure(key, "credentials never go into inputs or state"))
+        for key in self._secret_keys(news):
+            failures.append(CheckFailure(key, "credentials never go into inputs or state"))
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -168,12 +168,7 @@ class WeightsUploadProvider(ResourceProvider):
         return outs
 
 
-# Pickled by value, not by reference to this module (see the module docstring).
-WeightsUploadProvider.__module__ = "__main__"
-for _method in vars(WeightsUploadProvider).values():
-    _func = getattr(_method, "__func__", _method)
-    if callable(_func) and hasattr(_func, "__module__"):
-        _func.__module__ = "__main__"
+pickle_by_value(WeightsUploadProvider)  # see the module docstring
 
 
 class WeightsUpload(Resource, module="weights", name="Upload"):

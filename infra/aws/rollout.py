@@ -26,10 +26,12 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
+from infra.dynamic import ProviderBase, pickle_by_value
+
 DIFF_KEYS = ("region", "endpoint_name", "endpoint_config_name", "deployment_config", "tags")
 
 
-class SageMakerEndpointProvider(ResourceProvider):
+class SageMakerEndpointProvider(ProviderBase, ResourceProvider):
     """Create, roll out (retaining the live instance count), and delete one endpoint."""
 
     serialize_as_secret_always = False  # it captures no secret
@@ -45,16 +47,6 @@ class SageMakerEndpointProvider(ResourceProvider):
         import boto3
 
         return boto3.client("sagemaker", region_name=props["region"])
-
-    def _ints(self, value: Any) -> Any:
-        """Numbers come back from the engine as floats; the API wants integers."""
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, dict):
-            return {k: self._ints(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._ints(v) for v in value]
-        return value
 
     def _describe(self, client: Any, name: str) -> dict[str, Any] | None:
         try:
@@ -177,12 +169,7 @@ class SageMakerEndpointProvider(ResourceProvider):
             time.sleep(float(30 if props.get("poll_s") is None else props["poll_s"]))
 
 
-# Pickled by value, not by reference to this module.
-SageMakerEndpointProvider.__module__ = "__main__"
-for _method in vars(SageMakerEndpointProvider).values():
-    _func = getattr(_method, "__func__", _method)
-    if callable(_func) and hasattr(_func, "__module__"):
-        _func.__module__ = "__main__"
+pickle_by_value(SageMakerEndpointProvider)
 
 
 class SageMakerEndpointDeployment(Resource, module="sagemaker", name="Endpoint"):

@@ -25,6 +25,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
+from infra.dynamic import pickle_by_value
+
 API_BASE = "https://management.azure.com"
 API_VERSION = "2024-10-01"
 INPUT_KEYS = ("endpoint_id", "traffic", "mirror_traffic", "api_base", "api_version", "revision")
@@ -125,12 +127,7 @@ class TrafficProvider(ResourceProvider):
         self._put_traffic(props, {}, {})
 
 
-# Pickled by value, not by reference to this module: the dynamic provider host that runs it
-# (``python -m pulumi.dynamic``) need not be able to import this project.
-TrafficProvider.__module__ = "__main__"
-for _method in vars(TrafficProvider).values():
-    if callable(_method) and hasattr(_method, "__module__"):
-        _method.__module__ = "__main__"
+pickle_by_value(TrafficProvider)
 
 
 class EndpointTraffic(pulumi.dynamic.Resource, module="azureml", name="EndpointTraffic"):

@@ -35,10 +35,10 @@ written read-modify-write: the endpoint as read (display name, etag, …) with o
 ``trafficSplit`` replaced, so required fields and concurrent changes are respected.
 
 Serialization: Pulumi pickles the provider *by value* (dill) into the state and runs it in a
-separate process. The class below is self-contained: module-level imports are stdlib and
-``pulumi.dynamic`` only, ``requests`` and ``google.auth`` are imported inside the methods,
-and :func:`_pickle_by_value` marks the class so dill copies its code instead of naming this
-module. No credential is ever an input or output: a token comes from
+separate process. The class below is self-contained: its methods use the stdlib and
+``pulumi.dynamic`` only, ``requests`` and ``google.auth`` are imported inside them, and
+:func:`infra.dynamic.pickle_by_value` (at import time) marks the class so dill copies its
+code instead of naming this module. No credential is ever an input or output: a token comes from
 ``google.auth.default()`` at call time. The API base URL is an input so tests can point it
 at a fake server on loopback.
 """
@@ -60,6 +60,8 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+
+from infra.dynamic import ProviderBase, pickle_by_value
 
 # Inputs the provider acts on (everything else in the props is bookkeeping).
 INPUT_KEYS = (
@@ -97,7 +99,7 @@ MUTABLE_MASK = (
 )
 
 
-class VertexDeploymentProvider(ResourceProvider):
+class VertexDeploymentProvider(ProviderBase, ResourceProvider):
     """CRUD for one model deployment on one Vertex AI endpoint (see the module docstring)."""
 
     serialize_as_secret_always = False  # nothing secret is captured by the provider
@@ -114,10 +116,8 @@ class VertexDeploymentProvider(ResourceProvider):
         dmid = news.get("deployed_model_id")
         if isinstance(dmid, str) and not (dmid.isdigit() and 1 <= len(dmid) <= 10):
             failures.append(CheckFailure("deployed_model_id", "allowed: 1-10 digits"))
-        for key in news:
-            low = key.lower()
-            if not key.startswith("__") and ("token" in low or "credential" in low):
-                failures.append(CheckFailure(key, "credentials never go into inputs or state"))
+        for key in self._secret_keys(news):
+            failures.append(CheckFailure(key, "credentials never go into inputs or state"))
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -345,16 +345,6 @@ class VertexDeploymentProvider(ResourceProvider):
             )
         return op
 
-    def _ints(self, value: Any) -> Any:
-        """Integral floats (how the engine hands numbers back) as integers, recursively."""
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, dict):
-            return {k: self._ints(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._ints(v) for v in value]
-        return value
-
     def _client(self, props: dict[str, Any]):
         """A ``call(method, path, body=None, ok=(200,))`` bound to the API base, over a
         session that refreshes its credentials (see the module docstring)."""
@@ -396,22 +386,7 @@ class VertexDeploymentProvider(ResourceProvider):
         return call
 
 
-def _pickle_by_value(cls: type) -> type:
-    """Make dill copy ``cls`` and its methods into the state rather than refer to this module.
-
-    dill pickles classes and functions whose ``__module__`` is ``__main__`` by value (what
-    Pulumi's docs assume for dynamic providers); the provider process then needs only the
-    Pulumi SDK, ``requests`` and ``google-auth``, not this repository on its path.
-    """
-    cls.__module__ = "__main__"
-    for value in vars(cls).values():
-        func = getattr(value, "__func__", value)
-        if callable(func) and hasattr(func, "__module__"):
-            func.__module__ = "__main__"
-    return cls
-
-
-_pickle_by_value(VertexDeploymentProvider)
+pickle_by_value(VertexDeploymentProvider)
 
 
 class VertexDeployment(Resource, module="vertex", name="ModelDeployment"):
