@@ -86,3 +86,28 @@ def dev_config() -> dict[str, Any]:
 @pytest.fixture
 def video_package(tmp_path: Path) -> Path:
     return make_package(tmp_path, id="tiny/text-to-video", tasks=["text-to-video"])
+
+
+def run_unpickled(blob: str, checks: str, cwd: Path) -> str:
+    """Load a serialized dynamic provider (``blob``) as ``p`` in a fresh interpreter in which
+    ``infra`` and ``tests`` cannot be imported — as Pulumi's provider process does without
+    this project — then run ``checks``; returns its stdout, failing on any error."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, importlib.abc, base64, dill\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('infra', 'tests'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"p = dill.loads(base64.b64decode({blob!r}))\n"
+        f"{checks}"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'infra']\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    return proc.stdout

@@ -13,20 +13,6 @@ from PIL import Image
 from tests.conftest import half_mask_b64, png_b64
 
 
-@pytest.fixture
-def spied(image_scorer, monkeypatch):
-    """The scorer, with a count of generations that reached the engine."""
-    calls = []
-    real = image_scorer.engine.generate
-
-    def spy(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(image_scorer.engine, "generate", spy)
-    return image_scorer, calls
-
-
 def huge_png_header_b64() -> str:
     """A tiny file whose header claims 20000 x 20000 pixels: must be refused unread."""
     buf = io.BytesIO()

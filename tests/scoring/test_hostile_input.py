@@ -14,20 +14,6 @@ import pytest
 from tests.conftest import png_b64
 
 
-@pytest.fixture
-def spied(image_scorer, monkeypatch):
-    """The scorer, with a count of generations that reached the engine."""
-    calls = []
-    real = image_scorer.engine.generate
-
-    def spy(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(image_scorer.engine, "generate", spy)
-    return image_scorer, calls
-
-
 def _status_kb(key: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(key):

@@ -4,12 +4,11 @@ kept on a rollout, the wait is the plan's, a rollback is a failure, integers sta
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 
 import pytest
 
 from infra.aws.rollout import SageMakerEndpointProvider
+from tests.infra.conftest import run_unpickled
 
 
 class NotFound(Exception):
@@ -189,20 +188,10 @@ def test_provider_survives_pulumi_serialization_without_this_repo(tmp_path):
 
     blob = serialize_provider(SageMakerEndpointProvider())
     assert b"infra.aws" not in base64.b64decode(blob)
-    script = (
-        "import sys, importlib.abc, base64, dill\n"
-        "class Block(importlib.abc.MetaPathFinder):\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('infra', 'tests'):\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        f"p = dill.loads(base64.b64decode({blob!r}))\n"
+    checks = (
         "d = p.diff('e', {'endpoint_config_name': 'a'}, {'endpoint_config_name': 'b'})\n"
         "assert d.changes and not d.replaces\n"
         "assert p._ints({'a': [1.0, 2.5]}) == {'a': [1, 2.5]}\n"
         "print('ok')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr
+    assert "ok" in run_unpickled(blob, checks, tmp_path)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from infra.azure.traffic import API_VERSION, TrafficProvider
-from tests.infra.conftest import ROOT
+from tests.infra.conftest import run_unpickled
 
 EP = (
     "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/"
@@ -178,19 +176,8 @@ def test_serialized_provider_loads_without_the_project(tmp_path):
     from pulumi.dynamic.dynamic import serialize_provider
 
     blob = serialize_provider(TrafficProvider())
-    code = (
-        "import base64, sys, dill\n"
-        f"root = {str(ROOT)!r}\n"
-        "sys.path = [p for p in sys.path if not p.startswith(root) or 'site-packages' in p]\n"
-        "sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f)]\n"
-        "import importlib.util\n"
-        "assert importlib.util.find_spec('infra') is None, 'the project is importable'\n"
-        f"p = dill.loads(base64.b64decode({blob!r}))\n"
+    checks = (
         "d = p.diff('x', {'traffic': {'a': 1}}, {'traffic': {'a': 2}})\n"
         "print(type(p).__name__, p.poll_seconds, d.changes)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "TrafficProvider 10.0 True" in proc.stdout
+    assert "TrafficProvider 10.0 True" in run_unpickled(blob, checks, tmp_path)
