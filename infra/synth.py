@@ -91,6 +91,8 @@ def _plain(value: Any, root: Path | None = None) -> Any:
         return {"file_asset": path.as_posix()}
     if isinstance(value, str | int | float | bool) or value is None:
         return value
+    if isinstance(value, pulumi.output.Unknown):
+        return "<known after deploy>"  # its repr carries a memory address: plans would differ
     return str(value)
 
 
