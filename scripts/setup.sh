@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One set-up command: creates .venv and installs the project with everything pinned, and
-# the container tools the runtime-image test builds and runs the image with.
+# One set-up command: creates .venv and installs the project with everything pinned, the
+# container tools the runtime-image test builds and runs the image with, and the storage
+# emulators the tests run on loopback (moto server, fake-gcs-server, Azurite).
 #
 # pip is upgraded first: the pip that a fresh venv brings (23.x) cannot resolve pulumi,
 # azure-ai-ml and sagemaker together. torch is pinned to 2.13.0 exactly (constraints.txt);
@@ -23,4 +24,5 @@ PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install --
 .venv/bin/python -m pip check
 .venv/bin/genai-endpoints --help >/dev/null
 bash scripts/setup_container_tools.sh
+bash scripts/setup_emulators.sh
 echo "setup: done. Activate with: source .venv/bin/activate"

@@ -8,6 +8,9 @@ import os
 
 import pytest
 
+# the real storage emulators on loopback (moto server, fake-gcs-server, Azurite)
+pytest_plugins = ["tests.emulators"]
+
 # CPU results independent of the thread count (scoring/determinism.py): MKL reads this
 # once, when torch loads, so it is set before any test imports torch
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
