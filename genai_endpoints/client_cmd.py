@@ -46,7 +46,7 @@ CacheOpt = Annotated[
     str | None,
     typer.Option(
         "--cache",
-        help="Cache location: a folder, s3://, gs:// or az://. Default: the targets file's "
+        help="Cache location: a folder, s3://, gs:// or azureml://. Default: the targets file's "
         "cache:, $GENAI_CLIENT_CACHE, or the user cache folder.",
     ),
 ]

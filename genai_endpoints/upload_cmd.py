@@ -4,13 +4,14 @@
 :func:`model_packages.upload.upload_files`); this command seeds a bucket ahead of time or
 from CI, to the same ``models/<digest>/`` keys, so the next ``pulumi up`` skips every object.
 Registered in ``cli.py`` with ``app.command("upload")(upload)``. The uploader and the cloud
-SDKs are imported inside the command, so ``--help`` stays fast.
+SDKs are imported inside the command, so ``--help`` stays fast. The library reports
+progress (``model_packages.upload.UploadProgress``); the bar that shows it is drawn here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -58,7 +59,8 @@ def upload(
 
     try:
         destination = parse_destination(to)
-        report = upload_package(package, destination, progress=True)
+        with _ProgressBar() as bar:
+            report = upload_package(package, destination, progress=bar)
     except UploadError as exc:
         _fail(escape(exc.message))
     except KeyboardInterrupt:
@@ -73,3 +75,69 @@ def upload(
     )
     out.print(f"weights URI: {report.weights_uri}", highlight=False, soft_wrap=True)
     out.print(f"manifest:    {report.manifest_uri}", highlight=False, soft_wrap=True)
+
+
+class _ProgressBar:
+    """The upload's :class:`~model_packages.upload.UploadProgress` for a person: one rich bar
+    over the upload's bytes on stderr, started when the upload begins (after its plan is
+    checked) and only on a terminal (a bar in a log file is only noise). ``sent`` is
+    thread-safe (the SDKs report from their worker threads)."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        self._done = 0
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def begin(self, files: int, total_bytes: int) -> None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,  # the summary replaces it; an error stays one line
+        )
+        self._progress.__enter__()
+        self._task = self._progress.add_task("upload", total=total_bytes)
+
+    def file(self, key: str, size: int) -> None:
+        self._describe(key)
+
+    def sent(self, n: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def synced(self, key: str, status: str, size: int) -> None:
+        self._done += size
+        if self._progress is not None:  # absorb SDK progress that over- or under-counted
+            self._progress.update(self._task, completed=self._done)
+
+    def end(self) -> None:
+        self._describe("done")
+
+    def _describe(self, text: str) -> None:
+        if self._progress is not None:
+            name = text if len(text) <= 40 else "…" + text[-39:]
+            self._progress.update(self._task, description=name)

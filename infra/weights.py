@@ -82,27 +82,25 @@ class WeightsUploadProvider(ProviderBase, ResourceProvider):
 
     # ------------------------------------------------------------------ the work
     def _store(self, spec: dict[str, Any]) -> Any:
-        from model_packages import upload as up
+        from model_packages.upload.stores import AzureBlobStore, GCSStore, S3Store
 
         kind = spec["kind"]
         if kind == "s3":
             import boto3
 
-            return up.S3Store(
+            return S3Store(
                 spec["bucket"], client=boto3.client("s3", region_name=spec.get("region"))
             )
         if kind == "gs":
             from google.cloud import storage
 
-            return up.GCSStore(spec["bucket"], client=storage.Client(project=spec.get("project")))
+            return GCSStore(spec["bucket"], client=storage.Client(project=spec.get("project")))
         if kind == "azureblob":
             from azure.identity import DefaultAzureCredential
-            from azure.storage.blob import ContainerClient
 
-            client = ContainerClient(
+            return AzureBlobStore.from_url(
                 spec["account_url"], spec["container"], credential=DefaultAzureCredential()
             )
-            return up.AzureBlobStore("-", "-", "-", spec["container"], container_client=client)
         raise RuntimeError(f"unknown store kind {kind!r}")
 
     def _upload(self, props: dict[str, Any]) -> dict[str, Any]:
@@ -118,18 +116,7 @@ class WeightsUploadProvider(ProviderBase, ResourceProvider):
         files = [(str(f["path"]), str(f["sha256"]), int(f["size"])) for f in props["files"]]
         total = sum(size for _, _, size in files) or 1
         uri = str(props.get("uri") or props["key_prefix"])
-        state = {"done": 0, "logged": 0}
-
-        def on_file(key: str, status: str, size: int) -> None:
-            if status != "skipped":
-                pulumi.log.info(f"weights: {status} {key} ({size / 1e6:.1f} MB)")
-
-        def on_bytes(n: int) -> None:
-            state["done"] += n
-            tenth = state["done"] * 10 // total
-            if tenth > state["logged"]:
-                state["logged"] = tenth
-                pulumi.log.info(f"weights: {min(100, tenth * 10)} % of {total / 1e9:.2f} GB")
+        progress = _LoggedProgress(total)
 
         store = (self.store_factory or self._store)(props["store"])
         deadline = time.monotonic() + self.retry_s
@@ -141,8 +128,7 @@ class WeightsUploadProvider(ProviderBase, ResourceProvider):
                     files,
                     props["key_prefix"],
                     store,
-                    on_file=on_file,
-                    on_bytes=on_bytes,
+                    progress=progress,
                 )
                 break
             except StoreError as exc:
@@ -168,7 +154,38 @@ class WeightsUploadProvider(ProviderBase, ResourceProvider):
         return outs
 
 
+class _LoggedProgress:
+    """The upload's progress (a ``model_packages.upload.UploadProgress``) on ``pulumi.log``:
+    each file sent, and every tenth of the bytes; one for all tries of an upload."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.logged = 0
+
+    def begin(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def file(self, key: str, size: int) -> None:
+        pass
+
+    def sent(self, n: int) -> None:
+        self.done += n
+        tenth = self.done * 10 // self.total
+        if tenth > self.logged:
+            self.logged = tenth
+            pulumi.log.info(f"weights: {min(100, tenth * 10)} % of {self.total / 1e9:.2f} GB")
+
+    def synced(self, key: str, status: str, size: int) -> None:
+        if status != "skipped":
+            pulumi.log.info(f"weights: {status} {key} ({size / 1e6:.1f} MB)")
+
+    def end(self) -> None:
+        pass
+
+
 pickle_by_value(WeightsUploadProvider)  # see the module docstring
+pickle_by_value(_LoggedProgress)
 
 
 class WeightsUpload(Resource, module="weights", name="Upload"):

@@ -4,9 +4,11 @@ Key = sha256 of (target identity, model id, model revision, the canonical reques
 seed). A request without a seed is never cached (its output is random by design), nor is a
 target whose model revision is unknown or that drops the seed. Blobs are stored once under
 their own sha256 and checked on read; an entry (JSON) is written after its blobs, so a
-half-written entry is never served. Locations: a local folder (default), ``s3://bucket/prefix``,
-``gs://bucket/prefix`` or ``az://account/container/prefix`` through each cloud's SDK and
-default credentials.
+half-written entry is never served. Locations: a local folder (default), or a bucket named
+as ``genai-endpoints upload`` names one (``s3://BUCKET/PREFIX``, ``gs://BUCKET/PREFIX`` or
+an Azure ML datastore URI ``azureml://subscriptions/…/datastores/NAME/paths/PREFIX``),
+through the same store classes (``model_packages.upload.stores``) and each SDK's default
+credentials.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from genai_endpoints.client.errors import ConfigError
 from genai_endpoints.client.transports.base import Answer, Output, Transport
 from scoring.schema import GenerationRequest
+
+if TYPE_CHECKING:
+    from model_packages.upload import BytesStore, Destination
 
 CACHE_VERSION = 1
 
@@ -55,92 +60,47 @@ class LocalStore:
         os.replace(tmp, path)
 
 
-class S3Store:
-    def __init__(self, bucket: str, prefix: str) -> None:
-        import boto3
+class BucketStore:
+    """A cache in a bucket: each ``name`` is an object below the location's prefix, read and
+    written through that cloud's store from ``model_packages.upload`` (the stores and URL
+    forms that ``genai-endpoints upload`` uses), opened on first use."""
 
-        self.bucket, self.prefix = bucket, prefix
-        self.location = f"s3://{bucket}/{prefix}"
-        self.s3 = boto3.session.Session().client("s3")
+    def __init__(self, destination: Destination, objects: BytesStore | None = None) -> None:
+        self.destination = destination
+        self.location = destination.uri()
+        self._objects = objects
 
-    def read(self, name: str) -> bytes | None:
-        from botocore.exceptions import ClientError
+    @property
+    def objects(self) -> BytesStore:
+        if self._objects is None:
+            from model_packages.upload import store_for
 
-        try:
-            return self.s3.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
-
-    def write(self, name: str, data: bytes) -> None:
-        self.s3.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=data)
-
-
-class GcsStore:
-    def __init__(self, bucket: str, prefix: str) -> None:
-        from google.cloud import storage
-
-        self.prefix = prefix
-        self.location = f"gs://{bucket}/{prefix}"
-        self.bucket = storage.Client().bucket(bucket)
+            self._objects = store_for(self.destination)
+        return self._objects
 
     def read(self, name: str) -> bytes | None:
-        from google.api_core.exceptions import NotFound
-
-        try:
-            return self.bucket.blob(self.prefix + name).download_as_bytes()
-        except NotFound:
-            return None
+        return self.objects.get_bytes(self.destination.key(name))
 
     def write(self, name: str, data: bytes) -> None:
-        self.bucket.blob(self.prefix + name).upload_from_string(data)
-
-
-class AzureBlobStore:
-    def __init__(self, account: str, container: str, prefix: str) -> None:
-        from azure.identity import DefaultAzureCredential
-        from azure.storage.blob import BlobServiceClient
-
-        self.prefix = prefix
-        self.location = f"az://{account}/{container}/{prefix}"
-        service = BlobServiceClient(
-            f"https://{account}.blob.core.windows.net", credential=DefaultAzureCredential()
-        )
-        self.container = service.get_container_client(container)
-
-    def read(self, name: str) -> bytes | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self.container.download_blob(self.prefix + name).readall()
-        except ResourceNotFoundError:
-            return None
-
-    def write(self, name: str, data: bytes) -> None:
-        self.container.upload_blob(self.prefix + name, data, overwrite=True)
+        self.objects.put_bytes(self.destination.key(name), data)
 
 
 def open_store(location: str) -> Store:
-    """A store for a folder path or an ``s3://``, ``gs://`` or ``az://`` URL."""
-    scheme, sep, rest = location.partition("://")
+    """A store for a folder path, or for a bucket URL in one of the forms ``upload`` takes:
+    ``s3://BUCKET[/PREFIX]``, ``gs://BUCKET[/PREFIX]`` or an Azure ML datastore URI."""
+    scheme, sep, _ = location.partition("://")
     if not sep:
         return LocalStore(Path(location).expanduser())
-    head, _, prefix = rest.partition("/")
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    if not head:
-        raise ConfigError(f"cache: {location} names no bucket")
-    if scheme == "s3":
-        return S3Store(head, prefix)
-    if scheme == "gs":
-        return GcsStore(head, prefix)
-    if scheme == "az":
-        container, _, sub = prefix.partition("/")
-        if not container:
-            raise ConfigError("cache: az:// locations are az://ACCOUNT/CONTAINER[/PREFIX]")
-        return AzureBlobStore(head, container, sub)
-    raise ConfigError(f"cache: {scheme}:// is not supported; use a folder, s3://, gs:// or az://")
+    from model_packages.upload import ACCEPTED_FORMS, DestinationError, parse_destination
+
+    try:
+        return BucketStore(parse_destination(location))
+    except DestinationError as exc:
+        if scheme.lower() not in ("s3", "gs", "azureml"):
+            raise ConfigError(
+                f"cache: {scheme}:// is not supported; use a folder, {ACCEPTED_FORMS}"
+            ) from None
+        raise ConfigError(f"cache: {exc.message}") from None
 
 
 def canonical_request(req: GenerationRequest) -> dict:

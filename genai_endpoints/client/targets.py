@@ -140,7 +140,7 @@ class TargetsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     targets: list[Target] = Field(min_length=1)
-    cache: str | None = Field(None, description="folder, s3://, gs:// or az:// location")
+    cache: str | None = Field(None, description="folder, s3://, gs:// or azureml:// location")
     history: Path | None = Field(None, description="SQLite file of measured calls")
 
     @model_validator(mode="after")

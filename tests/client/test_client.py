@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from genai_endpoints.client.errors import (
     CallError,
-    ConfigError,
     UnsupportedRequest,
     parse_retry_after,
     redact,
@@ -189,44 +188,6 @@ def test_no_cache_means_neither_read_nor_write(tmp_path, fake):
     client.invoke("first", {"prompt": "x", "seed": 5})
     client.invoke("first", {"prompt": "x", "seed": 5})
     assert len(fake.seen) == 2 and not (tmp_path / "cache").exists()
-
-
-def test_cache_locations():
-    from genai_endpoints.client.cache import open_store
-
-    with pytest.raises(ConfigError, match="ftp:// is not supported"):
-        open_store("ftp://x/y")
-    with pytest.raises(ConfigError, match="az://ACCOUNT/CONTAINER"):
-        open_store("az://account")
-
-
-def test_s3_cache_store(tmp_path, monkeypatch):
-    from moto import mock_aws
-
-    from genai_endpoints.client.cache import Cache, S3Store
-
-    for k, v in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-        monkeypatch.setenv(k, v)
-    from genai_endpoints.client.transports.base import Answer, Output
-    from genai_endpoints.client.transports.contracts import ContractHttp
-    from scoring.schema import GenerationRequest
-
-    with mock_aws():
-        import boto3
-
-        boto3.client("s3").create_bucket(Bucket="cache-bucket")
-        cache = Cache.at("s3://cache-bucket/genai")
-        assert isinstance(cache.store, S3Store)
-        t = ContractHttp("sagemaker", "http://127.0.0.1:1", "m", "r")
-        req = GenerationRequest(prompt="x", seed=1)
-        cache.put("k" * 64, t, req, Answer([Output(PNG, "image/png", 1)]))
-        assert cache.get("k" * 64).answer.outputs[0].data == PNG
-        keys = [
-            o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="cache-bucket")["Contents"]
-        ]
-        assert all(k.startswith("genai/") for k in keys) and len(keys) == 2
-        assert cache.get("z" * 64) is None
 
 
 # -- selector -----------------------------------------------------------------------------

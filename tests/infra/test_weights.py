@@ -159,3 +159,49 @@ def test_every_cloud_uploads_the_list_and_its_model_waits_for_it(stack):
         assert upload in result.named(model)["depends_on"]
     # no resource carries file contents or a file asset: nothing goes through asset hashing
     assert '"file_asset"' not in json.dumps([r["inputs"] for r in result.resources])
+
+
+def test_the_step_builds_each_cloud_store_from_its_spec(monkeypatch):
+    """The Azure step knows its account and container: a plain blob store, no datastore."""
+    from model_packages.upload.stores import AzureBlobStore, S3Store
+
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    p = WeightsUploadProvider()
+    s3 = p._store({"kind": "s3", "bucket": "b", "region": "eu-west-1"})
+    assert isinstance(s3, S3Store) and s3.bucket == "b"
+    assert s3.client.meta.region_name == "eu-west-1"
+    url = "https://acct.blob.core.windows.net"
+    blob = p._store({"kind": "azureblob", "account_url": url, "container": "packages"})
+    assert isinstance(blob, AzureBlobStore)
+    assert blob.container.url == f"{url}/packages" and "'packages'" in blob.where
+    with pytest.raises(RuntimeError, match="unknown store kind 'ftp'"):
+        p._store({"kind": "ftp"})
+
+
+def test_serialized_provider_uploads_without_the_project(tmp_path):
+    """Pulumi runs the provider from its serialized form in another process, where `infra`
+    cannot be imported: the progress reporter travels with it."""
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    from tests.infra.conftest import run_unpickled
+
+    blob = serialize_provider(WeightsUploadProvider(retry_s=0, poll_s=0))
+    checks = (
+        "import hashlib, json\n"
+        "from model_packages.upload import RemoteObject, VerifiedReader\n"
+        "class Store:\n"
+        "    objects = {}\n"
+        "    def head(self, key):\n"
+        "        return self.objects.get(key)\n"
+        "    def put(self, key, path, sha256, size, progress_cb):\n"
+        "        with VerifiedReader(path, sha256, size) as r:\n"
+        "            data = r.read()\n"
+        "        progress_cb(len(data))\n"
+        "        self.objects[key] = RemoteObject(len(data), hashlib.sha256(data).hexdigest())\n"
+        "p.store_factory = lambda spec: Store()\n"
+        f"props = json.loads({json.dumps(json.dumps(props(FOLDER)))})\n"
+        "outs = p.create(props).outs\n"
+        "print('uploaded', outs['uploaded_files'])\n"
+    )
+    out = run_unpickled(blob, checks, tmp_path)
+    assert f"uploaded {len(MANIFEST['weights']['files'])}" in out

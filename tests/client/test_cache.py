@@ -1,0 +1,108 @@
+"""The output cache's locations: a folder, or a bucket named as `upload --to` names one and
+read and written through the upload's stores (one store and one URL form per cloud)."""
+
+from __future__ import annotations
+
+import pytest
+
+from genai_endpoints.client.cache import BucketStore, Cache, LocalStore, open_store
+from genai_endpoints.client.errors import ConfigError
+from genai_endpoints.client.transports.base import Answer, Output
+from genai_endpoints.client.transports.contracts import ContractHttp
+from model_packages.upload.destinations import parse_destination
+from model_packages.upload.stores import AzureBlobStore, GCSStore, S3Store
+from scoring.schema import GenerationRequest
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+DATASTORE = (
+    "azureml://subscriptions/s-1/resourcegroups/rg/workspaces/ws/datastores/workspaceblobstore"
+)
+
+
+class MemoryBytes:
+    """The smallest BytesStore: objects in a dict, keyed by full object key."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def get_bytes(self, key):
+        return self.objects.get(key)
+
+    def put_bytes(self, key, data):
+        self.objects[key] = data
+
+
+def _put_and_get(cache: Cache) -> None:
+    t = ContractHttp("sagemaker", "http://127.0.0.1:1", "m", "r")
+    req = GenerationRequest(prompt="x", seed=1)
+    cache.put("k" * 64, t, req, Answer([Output(PNG, "image/png", 1)]))
+    assert cache.get("k" * 64).answer.outputs[0].data == PNG
+    assert cache.get("z" * 64) is None
+
+
+def test_cache_locations():
+    with pytest.raises(ConfigError, match="ftp:// is not supported"):
+        open_store("ftp://x/y")
+    # one URL form per cloud: Azure's is the datastore URI that `upload --to` takes
+    with pytest.raises(ConfigError, match=r"az:// is not supported.*azureml://subscriptions/"):
+        open_store("az://account")
+    with pytest.raises(ConfigError, match="cache: destination 's3://': '' is not a valid bucket"):
+        open_store("s3://")
+    assert isinstance(open_store("some/folder"), LocalStore)
+
+
+@pytest.mark.parametrize(
+    ("location", "kind", "prefix", "uri"),
+    [
+        ("s3://cache-bucket/genai/", S3Store, "genai", "s3://cache-bucket/genai"),
+        ("gs://cache-bucket", GCSStore, "", "gs://cache-bucket/"),
+        (f"{DATASTORE}/paths/team/cache", AzureBlobStore, "team/cache", None),
+    ],
+)
+def test_bucket_locations_use_the_upload_stores(location, kind, prefix, uri, monkeypatch):
+    import model_packages.upload as up
+
+    opened = []
+    monkeypatch.setattr(up, "store_for", lambda d: opened.append(d) or MemoryBytes())
+    store = open_store(location)
+    assert isinstance(store, BucketStore) and opened == []  # nothing opened before first use
+    assert store.destination.prefix == prefix
+    assert store.location == (uri or f"{DATASTORE}/paths/{prefix}")
+    store.write("entries/ab/x.json", b"{}")
+    key = f"{prefix}/entries/ab/x.json" if prefix else "entries/ab/x.json"
+    assert store.objects.objects == {key: b"{}"} and store.read("entries/ab/x.json") == b"{}"
+    assert store.read("missing") is None and len(opened) == 1
+    real = up.stores.store_for  # the store each form gets, without a cloud call for S3/GCS
+    if kind is not AzureBlobStore:
+        assert isinstance(real(store.destination), kind)
+
+
+def test_cache_in_a_bucket_keeps_its_semantics():
+    store = BucketStore(parse_destination("gs://bkt/p"), MemoryBytes())
+    _put_and_get(Cache(store))
+    assert all(k.startswith("p/") for k in store.objects.objects)
+    assert len(store.objects.objects) == 2  # one blob, one entry
+
+
+def test_s3_cache_store(tmp_path, monkeypatch):
+    from moto import mock_aws
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
+
+    with mock_aws():
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket="cache-bucket")
+        cache = Cache.at("s3://cache-bucket/genai")
+        assert isinstance(cache.store.objects, S3Store)
+        t = ContractHttp("sagemaker", "http://127.0.0.1:1", "m", "r")
+        req = GenerationRequest(prompt="x", seed=1)
+        cache.put("k" * 64, t, req, Answer([Output(PNG, "image/png", 1)]))
+        assert cache.get("k" * 64).answer.outputs[0].data == PNG
+        keys = [
+            o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="cache-bucket")["Contents"]
+        ]
+        assert all(k.startswith("genai/") for k in keys) and len(keys) == 2
+        assert cache.get("z" * 64) is None
