@@ -11,7 +11,7 @@ from functools import cache
 import pytest
 
 from infra.azure.config import PACKAGES_CONTAINER, REQUEST_TIMEOUT_MAX_MS
-from infra.azure.endpoint import ROLES
+from infra.azure.identity import ROLES
 from tests.infra.azure.conftest import (
     AZ,
     DEPLOYMENT,
