@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
@@ -143,6 +143,11 @@ class Autoscale(Section):
     default: int | None = Field(default=None, ge=0, le=MAX_INSTANCES)  # default: min
     rules: list[ScaleRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
 
+    @property
+    def initial(self) -> int:
+        """Instances at creation: ``default``, else ``min``."""
+        return self.default if self.default is not None else self.min
+
 
 class Alarms(Section):
     enabled: bool = True
@@ -211,6 +216,117 @@ class AzureSection(CloudSection):
         if not 1 <= len(v) <= MAX_DEPLOYMENTS:
             raise ValueError(f"allowed: 1 to {MAX_DEPLOYMENTS} deployments (got {len(v)})")
         return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AzureSection:
+        """Checks across fields, for a section that is on (a plan is made only of those)."""
+        if self.enabled:
+            _check_request_timeout(self)
+            _check_traffic(self)
+            _check_autoscale(self.autoscale)
+            _check_identity(self)
+            _check_network(self)
+        return self
+
+
+# ------------------------------------------------------------------------- cross-field checks
+
+
+def _check_request_timeout(az: AzureSection) -> None:
+    if az.request_timeout_ms is not None and az.request_timeout_ms > REQUEST_TIMEOUT_MAX_MS:
+        raise ConfigError(
+            f"{KEY}.requestTimeoutMs={az.request_timeout_ms}: Azure ML managed online endpoints "
+            f"allow at most {REQUEST_TIMEOUT_MAX_MS} ms per request; allowed: 1000 to "
+            f"{REQUEST_TIMEOUT_MAX_MS} (or leave it unset to size it from the workload)"
+        )
+
+
+def _check_traffic(az: AzureSection) -> None:
+    """Unique names; live traffic sums to 100; mirrored traffic within the limit, and only
+    to deployments that take no live traffic."""
+    names = [d.name for d in az.deployments]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(
+            f"{KEY}.deployments: name {dupes[0]!r} appears twice; allowed: unique names"
+        )
+    total = sum(d.traffic for d in az.deployments)
+    if total != 100:
+        raise ConfigError(
+            f"{KEY}.deployments[*].traffic={[d.traffic for d in az.deployments]}: live traffic "
+            f"sums to {total}; allowed: a sum of exactly 100"
+        )
+    mirror = sum(d.mirror_traffic for d in az.deployments)
+    if mirror > MIRROR_TRAFFIC_MAX:
+        raise ConfigError(
+            f"{KEY}.deployments[*].mirrorTraffic={[d.mirror_traffic for d in az.deployments]}: "
+            f"mirrored traffic sums to {mirror}; allowed: at most {MIRROR_TRAFFIC_MAX}"
+        )
+    for i, d in enumerate(az.deployments):
+        if d.mirror_traffic and d.traffic:
+            raise ConfigError(
+                f"{KEY}.deployments[{i}].mirrorTraffic={d.mirror_traffic}: deployment "
+                f"{d.name!r} also takes {d.traffic}% live traffic; allowed: mirror only to a "
+                "deployment with traffic 0"
+            )
+
+
+def _check_autoscale(a: Autoscale) -> None:
+    if not a.enabled:
+        return
+    if a.min < 1:
+        raise ConfigError(
+            f"{KEY}.autoscale.min={a.min}: a managed online deployment cannot scale to "
+            "zero; allowed: ≥ 1"
+        )
+    if a.min > a.max:
+        raise ConfigError(f"{KEY}.autoscale.min={a.min}: must be ≤ {KEY}.autoscale.max={a.max}")
+    if not a.min <= a.initial <= a.max:
+        raise ConfigError(
+            f"{KEY}.autoscale.default={a.initial}: allowed: between autoscale.min={a.min} "
+            f"and autoscale.max={a.max}"
+        )
+    if not any(r.direction == "Increase" for r in a.rules) or not any(
+        r.direction == "Decrease" for r in a.rules
+    ):
+        raise ConfigError(
+            f"{KEY}.autoscale.rules: {[r.direction for r in a.rules]}; allowed: at least one "
+            "'Increase' and one 'Decrease' rule (or autoscale.enabled=false)"
+        )
+
+
+def _check_identity(az: AzureSection) -> None:
+    """A user-assigned identity id needs that type; an existing group needs its name."""
+    if az.identity.user_assigned_id and az.identity.type != "UserAssigned":
+        raise ConfigError(
+            f"{KEY}.identity.userAssignedId is set but identity.type={az.identity.type!r}; "
+            "allowed: type 'UserAssigned' with it, or no userAssignedId"
+        )
+    if az.resource_group.name is None and not az.resource_group.create:
+        raise ConfigError(
+            f"{KEY}.resourceGroup.create=False: an existing group needs its name; allowed: "
+            f"set {KEY}.resourceGroup.name, or create: true"
+        )
+
+
+def _check_network(az: AzureSection) -> None:
+    """Closed to the public, the deploying runner still reaches storage and registry: from
+    allow-listed addresses or from inside the VNet; open, no allow-list is needed."""
+    if az.public_network_access == "Disabled":
+        if not az.deployer_ip_ranges and not az.deploy_from_private_network:
+            raise ConfigError(
+                f"{KEY}.publicNetworkAccess='Disabled': `pulumi up` uploads the weights to "
+                "the workspace storage account and pushes the image to its registry, which "
+                "then refuse every caller outside the VNet; allowed: "
+                f"{KEY}.deployerIpRanges [public CIDR, …] (the deploying runner is "
+                f"allow-listed on those two), or {KEY}.deployFromPrivateNetwork true (run "
+                "`pulumi up` inside the VNet, with private endpoints and DNS for blob and ACR)"
+            )
+    elif az.deployer_ip_ranges:
+        raise ConfigError(
+            f"{KEY}.deployerIpRanges={az.deployer_ip_ranges!r}: only used with "
+            f"publicNetworkAccess 'Disabled'; allowed: an empty list"
+        )
 
 
 @dataclass(frozen=True)
@@ -309,12 +425,6 @@ def _timing(task: str, az: AzureSection, slowest: catalog.GpuInstance, size_byte
     queue = az.queue_timeout_s
     needed_s = generation + queue + MARGIN_S
     limit_s = REQUEST_TIMEOUT_MAX_MS // 1000
-    if az.request_timeout_ms is not None and az.request_timeout_ms > REQUEST_TIMEOUT_MAX_MS:
-        raise ConfigError(
-            f"{KEY}.requestTimeoutMs={az.request_timeout_ms}: Azure ML managed online endpoints "
-            f"allow at most {REQUEST_TIMEOUT_MAX_MS} ms per request; allowed: 1000 to "
-            f"{REQUEST_TIMEOUT_MAX_MS} (or leave it unset to size it from the workload)"
-        )
     if needed_s > limit_s:
         raise ConfigError(_too_slow(task, az, slowest, estimate, needed_s, limit_s))
     if az.request_timeout_ms is not None:
@@ -380,129 +490,14 @@ def _too_slow(task, az, inst, estimate, needed_s, limit_s) -> str:
 def plan(
     settings: StackSettings, stack: str, project_dir: Path, package_dir: Path | None
 ) -> AzurePlan:
+    """The section (its own checks passed when it was read) against catalog and manifest."""
     az: AzureSection = settings.azure
     task = settings.task
-
-    def gpu(field: str, name: str) -> catalog.GpuInstance:
-        try:
-            return catalog.gpu_instance(CLOUD, name)
-        except catalog.CatalogError as exc:
-            raise ConfigError(f"{KEY}.{field}={name!r}: {exc}") from None
-
-    default_instance = gpu("instanceType", az.instance_type)
-    names = [d.name for d in az.deployments]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(
-            f"{KEY}.deployments: name {dupes[0]!r} appears twice; allowed: unique names"
-        )
-    total = sum(d.traffic for d in az.deployments)
-    if total != 100:
-        raise ConfigError(
-            f"{KEY}.deployments[*].traffic={[d.traffic for d in az.deployments]}: live traffic "
-            f"sums to {total}; allowed: a sum of exactly 100"
-        )
-    mirror = sum(d.mirror_traffic for d in az.deployments)
-    if mirror > MIRROR_TRAFFIC_MAX:
-        raise ConfigError(
-            f"{KEY}.deployments[*].mirrorTraffic={[d.mirror_traffic for d in az.deployments]}: "
-            f"mirrored traffic sums to {mirror}; allowed: at most {MIRROR_TRAFFIC_MAX}"
-        )
-    for i, d in enumerate(az.deployments):
-        if d.mirror_traffic and d.traffic:
-            raise ConfigError(
-                f"{KEY}.deployments[{i}].mirrorTraffic={d.mirror_traffic}: deployment "
-                f"{d.name!r} also takes {d.traffic}% live traffic; allowed: mirror only to a "
-                "deployment with traffic 0"
-            )
-
-    a = az.autoscale
-    default = a.default if a.default is not None else a.min
-    if a.enabled:
-        if a.min < 1:
-            raise ConfigError(
-                f"{KEY}.autoscale.min={a.min}: a managed online deployment cannot scale to "
-                "zero; allowed: ≥ 1"
-            )
-        if a.min > a.max:
-            raise ConfigError(f"{KEY}.autoscale.min={a.min}: must be ≤ {KEY}.autoscale.max={a.max}")
-        if not a.min <= default <= a.max:
-            raise ConfigError(
-                f"{KEY}.autoscale.default={default}: allowed: between autoscale.min={a.min} "
-                f"and autoscale.max={a.max}"
-            )
-        if not any(r.direction == "Increase" for r in a.rules) or not any(
-            r.direction == "Decrease" for r in a.rules
-        ):
-            raise ConfigError(
-                f"{KEY}.autoscale.rules: {[r.direction for r in a.rules]}; allowed: at least one "
-                "'Increase' and one 'Decrease' rule (or autoscale.enabled=false)"
-            )
-
-    if az.identity.user_assigned_id and az.identity.type != "UserAssigned":
-        raise ConfigError(
-            f"{KEY}.identity.userAssignedId is set but identity.type={az.identity.type!r}; "
-            "allowed: type 'UserAssigned' with it, or no userAssignedId"
-        )
-    if az.resource_group.name is None and not az.resource_group.create:
-        raise ConfigError(
-            f"{KEY}.resourceGroup.create=False: an existing group needs its name; allowed: "
-            f"set {KEY}.resourceGroup.name, or create: true"
-        )
-
-    if az.public_network_access == "Disabled":
-        if not az.deployer_ip_ranges and not az.deploy_from_private_network:
-            raise ConfigError(
-                f"{KEY}.publicNetworkAccess='Disabled': `pulumi up` uploads the weights to "
-                "the workspace storage account and pushes the image to its registry, which "
-                "then refuse every caller outside the VNet; allowed: "
-                f"{KEY}.deployerIpRanges [public CIDR, …] (the deploying runner is "
-                f"allow-listed on those two), or {KEY}.deployFromPrivateNetwork true (run "
-                "`pulumi up` inside the VNet, with private endpoints and DNS for blob and ACR)"
-            )
-    elif az.deployer_ip_ranges:
-        raise ConfigError(
-            f"{KEY}.deployerIpRanges={az.deployer_ip_ranges!r}: only used with "
-            f"publicNetworkAccess 'Disabled'; allowed: an empty list"
-        )
-
-    pkg = package_dir or (project_dir / settings.package)
-    try:
-        manifest, weights_dir = load_manifest(pkg, CLOUD)
-    except ManifestError as exc:
-        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
-    if task not in manifest.model.tasks:
-        raise ConfigError(
-            f"{NAMESPACE}:task={task!r}: the package's model {manifest.model.id!r} supports "
-            f"only: {', '.join(manifest.model.tasks)}"
-        )
+    default_instance = _gpu("instanceType", az.instance_type)
+    manifest, weights_dir = _package(settings, project_dir, package_dir)
     engine = engine_env(settings.engine, manifest)
     image = image_source(settings.runtime, "azure", manifest, project_dir)
-
-    deployments = []
-    for i, d in enumerate(az.deployments):
-        inst = (
-            gpu(f"deployments[{i}].instanceType", d.instance_type)
-            if d.instance_type
-            else default_instance
-        )
-        field = f"deployments[{i}].instanceType" if d.instance_type else "instanceType"
-        try:
-            catalog.check_fits(inst, manifest.model.size_bytes)
-        except catalog.CatalogError as exc:
-            raise ConfigError(f"{KEY}.{field}={inst.name!r}: {exc}") from None
-        count = d.instance_count or az.instance_count
-        deployments.append(
-            DeploymentPlan(
-                name=d.name,
-                instance=inst,
-                traffic=d.traffic,
-                mirror_traffic=d.mirror_traffic,
-                capacity=default if a.enabled else count,
-                min_instances=a.min if a.enabled else count,
-                max_instances=a.max if a.enabled else count,
-            )
-        )
+    deployments = _deployments(az, default_instance, manifest.model.size_bytes)
     slowest = max((d.instance for d in deployments), key=lambda i: step_seconds(i, az.workload))
     timing = _timing(task, az, slowest, manifest.model.size_bytes)
 
@@ -530,6 +525,59 @@ def plan(
         timing=timing,
         engine_env=engine,
     )
+
+
+def _gpu(field: str, name: str) -> catalog.GpuInstance:
+    try:
+        return catalog.gpu_instance(CLOUD, name)
+    except catalog.CatalogError as exc:
+        raise ConfigError(f"{KEY}.{field}={name!r}: {exc}") from None
+
+
+def _package(
+    settings: StackSettings, project_dir: Path, package_dir: Path | None
+) -> tuple[PackageManifest, Path]:
+    """The package's Azure ML manifest and weights folder; its model must do the task."""
+    pkg = package_dir or (project_dir / settings.package)
+    try:
+        manifest, weights_dir = load_manifest(pkg, CLOUD)
+    except ManifestError as exc:
+        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
+    if settings.task not in manifest.model.tasks:
+        raise ConfigError(
+            f"{NAMESPACE}:task={settings.task!r}: the package's model {manifest.model.id!r} "
+            f"supports only: {', '.join(manifest.model.tasks)}"
+        )
+    return manifest, weights_dir
+
+
+def _deployments(
+    az: AzureSection, default_instance: catalog.GpuInstance, size_bytes: int
+) -> list[DeploymentPlan]:
+    """Each deployment on its instance type (the model must fit its GPU), with the
+    instances it starts with and may scale between."""
+    a = az.autoscale
+    deployments = []
+    for i, d in enumerate(az.deployments):
+        field = f"deployments[{i}].instanceType" if d.instance_type else "instanceType"
+        inst = _gpu(field, d.instance_type) if d.instance_type else default_instance
+        try:
+            catalog.check_fits(inst, size_bytes)
+        except catalog.CatalogError as exc:
+            raise ConfigError(f"{KEY}.{field}={inst.name!r}: {exc}") from None
+        count = d.instance_count or az.instance_count
+        deployments.append(
+            DeploymentPlan(
+                name=d.name,
+                instance=inst,
+                traffic=d.traffic,
+                mirror_traffic=d.mirror_traffic,
+                capacity=a.initial if a.enabled else count,
+                min_instances=a.min if a.enabled else count,
+                max_instances=a.max if a.enabled else count,
+            )
+        )
+    return deployments
 
 
 def _slug(text: str) -> str:
