@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from infra.azure.config import AzureSection
 from infra.synth import SynthError
-from tests.infra.azure.conftest import azure_only, azure_package
+from tests.infra.azure.helpers import azure_only, azure_package
 from tests.infra.conftest import run_config
 
 UAI_PREFIX = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/r/providers/"
@@ -175,7 +175,7 @@ def test_changed_weights_file(tmp_path):
 
 
 def test_private_networking_is_deployable_from_inside_the_vnet():
-    from tests.infra.azure.conftest import run_with_graph
+    from tests.infra.azure.helpers import run_with_graph
 
     config = azure_only(
         "prod", deployerIpRanges=[], deployFromPrivateNetwork=True, publicNetworkAccess="Disabled"

@@ -12,7 +12,7 @@ import pytest
 
 from infra.azure.config import PACKAGES_CONTAINER, REQUEST_TIMEOUT_MAX_MS
 from infra.azure.identity import ROLES
-from tests.infra.azure.conftest import (
+from tests.infra.azure.helpers import (
     AZ,
     DEPLOYMENT,
     ENDPOINT,
