@@ -12,7 +12,7 @@ and the server downloads and verifies the weights at start — and whose image i
 
 The constructor calls one function per phase, each in the module named for what it makes:
 :mod:`~infra.gcp.project` (APIs, service agents, CMEK grants), :mod:`~infra.gcp.storage`
-(bucket, weights), :mod:`~infra.gcp.registry` (repository, image),
+(bucket, weights), :mod:`~infra.gcp.image` (repository, image),
 :mod:`~infra.gcp.identity` (the serving account, least privilege), the endpoint here, and
 :mod:`~infra.gcp.deployment` (model and deployment). Every child is this component's, under
 the name it always had: a split of the code never moves a resource.
@@ -27,7 +27,7 @@ import pulumi_gcp.bigquery as bigquery
 import pulumi_gcp.vertex as vertex
 from pulumi_gcp.provider import Provider
 
-from infra.gcp import deployment, identity, project, registry, storage
+from infra.gcp import deployment, identity, image, project, storage
 from infra.gcp.config import GcpPlan
 from infra.gcp.scope import Scope, gcp_labels
 from infra.gcp.storage import artifact_uri
@@ -72,7 +72,7 @@ class VertexEndpoint(pulumi.ComponentResource):
         key_grants = project.key_grants(scope, agents)
         bucket = storage.bucket(scope, key_grants)
         weights = storage.upload_weights(scope, bucket)
-        self.image, image_deps = registry.runtime_image(scope, agents, key_grants)
+        self.image, image_deps = image.runtime_image(scope, agents, key_grants)
         serving = identity.serving_identity(scope, bucket)
         endpoint = ai_endpoint(scope, args.task, key_grants)
         props = deployment.deployment_props(
