@@ -141,6 +141,8 @@ def _format(err: ValidationError) -> str:
             parts.append(f"unknown key {key}; allowed keys: {', '.join(allowed)}")
         elif e["type"] == "missing":
             parts.append(f"{key} is required")
+        elif isinstance(e.get("ctx", {}).get("error"), ConfigError):  # a section's own check
+            parts.append(str(e["ctx"]["error"]))
         else:
             msg = e["msg"].removeprefix("Value error, ")
             parts.append(f"{key}={e['input']!r}: {msg}")

@@ -3,28 +3,31 @@
 Azure ML specifics of the config live here and nowhere else; ``infra.config`` composes the
 sections of all clouds through ``infra.clouds``.
 
-Request time is the constraint that shapes an Azure ML deployment: a managed online
-endpoint answers within ``request_timeout`` (at most 180 s, ``REQUEST_TIMEOUT_MAX_MS``). The
-plan estimates the worst request the deployment will accept (the engine's limits, set
-through ``GENAI_MAX_*``: steps, outputs, batch, frames) on the chosen GPU, adds the time a
-request may wait in the engine's queue, and refuses a config that cannot finish in time,
-naming the limit to lower.
+Request time is the constraint that shapes an Azure ML deployment: the plan refuses a config
+whose largest accepted request cannot finish in time (:mod:`infra.azure.timing`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from infra import catalog
-from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
+from infra.azure.timing import (
+    KEY,
+    REQUEST_TIMEOUT_MAX_MS,
+    Timing,
+    Workload,
+    request_timing,
+    step_seconds,
+)
+from infra.common import NAMESPACE, CloudSection, ConfigError, Section
 from infra.manifest import ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source
 from infra.serving import EngineSpeed, engine_env
@@ -32,22 +35,12 @@ from infra.serving import EngineSpeed, engine_env
 if TYPE_CHECKING:
     from infra.config import StackSettings
 
-KEY = f"{NAMESPACE}:azure"
 CLOUD = "azureml"  # the package folder and catalog section
-REQUEST_TIMEOUT_MAX_MS = 180_000  # Azure ML managed online endpoints: request_timeout ≤ 180 s
 MAX_DEPLOYMENTS = 20  # per endpoint
 MIRROR_TRAFFIC_MAX = 50  # mirrored share, summed over deployments
 MAX_INSTANCES = 50  # instances per deployment (Azure ML's default quota)
 PACKAGES_DATASTORE = "genai_packages"  # the datastore the stack registers (identity-based)
 PACKAGES_CONTAINER = "genai-packages"  # its blob container in the workspace storage account
-
-# Seconds per denoising step for one ~1-megapixel image of an SDXL-class model, per GPU:
-# ``catalog.step_seconds`` (benchmarks/gpu.py figures where measured, else rough public
-# ones); override with ``workload.secondsPerStep`` after measuring.
-FRAME_STEP_FACTOR = 0.25  # one video frame (~0.25 MP) per step, relative to a 1 MP image
-FIXED_OVERHEAD_S = 10.0  # text encoding, VAE decode, image/video encoding
-SAFETY = 1.25  # estimate × SAFETY is the generation budget
-MARGIN_S = 5  # network and server overhead inside the request timeout
 
 # endpoint and deployment names: 3-32 characters, a letter first, single dashes between
 # letters and digits (no "--", no dash at the end)
@@ -85,16 +78,6 @@ class Deployment(Section):
     mirror_traffic: int = Field(default=0, ge=0, le=MIRROR_TRAFFIC_MAX)  # % copied, answer dropped
     instance_type: str | None = None  # default: the section's instanceType
     instance_count: int | None = Field(default=None, ge=1, le=MAX_INSTANCES)  # no autoscale
-
-
-class Workload(Section):
-    """The largest request a deployment accepts (engine limits) and its speed on this GPU."""
-
-    max_steps: int = Field(default=50, ge=1, le=200)  # GENAI_MAX_STEPS
-    max_outputs: int = Field(default=1, ge=1, le=8)  # GENAI_MAX_OUTPUTS
-    max_batch: int = Field(default=1, ge=1, le=8)  # GENAI_MAX_INSTANCES: requests per envelope
-    max_frames: int = Field(default=16, ge=1, le=256)  # GENAI_MAX_FRAMES (video)
-    seconds_per_step: float | None = Field(default=None, gt=0, le=60)  # 1 MP image, this GPU
 
 
 class ScaleRule(Section):
@@ -142,6 +125,11 @@ class Autoscale(Section):
     max: int = Field(default=1, ge=1, le=MAX_INSTANCES)
     default: int | None = Field(default=None, ge=0, le=MAX_INSTANCES)  # default: min
     rules: list[ScaleRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
+
+    @property
+    def initial(self) -> int:
+        """Instances at creation: ``default``, else ``min``."""
+        return self.default if self.default is not None else self.min
 
 
 class Alarms(Section):
@@ -212,6 +200,117 @@ class AzureSection(CloudSection):
             raise ValueError(f"allowed: 1 to {MAX_DEPLOYMENTS} deployments (got {len(v)})")
         return v
 
+    @model_validator(mode="after")
+    def _consistent(self) -> AzureSection:
+        """Checks across fields, for a section that is on (a plan is made only of those)."""
+        if self.enabled:
+            _check_request_timeout(self)
+            _check_traffic(self)
+            _check_autoscale(self.autoscale)
+            _check_identity(self)
+            _check_network(self)
+        return self
+
+
+# ------------------------------------------------------------------------- cross-field checks
+
+
+def _check_request_timeout(az: AzureSection) -> None:
+    if az.request_timeout_ms is not None and az.request_timeout_ms > REQUEST_TIMEOUT_MAX_MS:
+        raise ConfigError(
+            f"{KEY}.requestTimeoutMs={az.request_timeout_ms}: Azure ML managed online endpoints "
+            f"allow at most {REQUEST_TIMEOUT_MAX_MS} ms per request; allowed: 1000 to "
+            f"{REQUEST_TIMEOUT_MAX_MS} (or leave it unset to size it from the workload)"
+        )
+
+
+def _check_traffic(az: AzureSection) -> None:
+    """Unique names; live traffic sums to 100; mirrored traffic within the limit, and only
+    to deployments that take no live traffic."""
+    names = [d.name for d in az.deployments]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(
+            f"{KEY}.deployments: name {dupes[0]!r} appears twice; allowed: unique names"
+        )
+    total = sum(d.traffic for d in az.deployments)
+    if total != 100:
+        raise ConfigError(
+            f"{KEY}.deployments[*].traffic={[d.traffic for d in az.deployments]}: live traffic "
+            f"sums to {total}; allowed: a sum of exactly 100"
+        )
+    mirror = sum(d.mirror_traffic for d in az.deployments)
+    if mirror > MIRROR_TRAFFIC_MAX:
+        raise ConfigError(
+            f"{KEY}.deployments[*].mirrorTraffic={[d.mirror_traffic for d in az.deployments]}: "
+            f"mirrored traffic sums to {mirror}; allowed: at most {MIRROR_TRAFFIC_MAX}"
+        )
+    for i, d in enumerate(az.deployments):
+        if d.mirror_traffic and d.traffic:
+            raise ConfigError(
+                f"{KEY}.deployments[{i}].mirrorTraffic={d.mirror_traffic}: deployment "
+                f"{d.name!r} also takes {d.traffic}% live traffic; allowed: mirror only to a "
+                "deployment with traffic 0"
+            )
+
+
+def _check_autoscale(a: Autoscale) -> None:
+    if not a.enabled:
+        return
+    if a.min < 1:
+        raise ConfigError(
+            f"{KEY}.autoscale.min={a.min}: a managed online deployment cannot scale to "
+            "zero; allowed: ≥ 1"
+        )
+    if a.min > a.max:
+        raise ConfigError(f"{KEY}.autoscale.min={a.min}: must be ≤ {KEY}.autoscale.max={a.max}")
+    if not a.min <= a.initial <= a.max:
+        raise ConfigError(
+            f"{KEY}.autoscale.default={a.initial}: allowed: between autoscale.min={a.min} "
+            f"and autoscale.max={a.max}"
+        )
+    if not any(r.direction == "Increase" for r in a.rules) or not any(
+        r.direction == "Decrease" for r in a.rules
+    ):
+        raise ConfigError(
+            f"{KEY}.autoscale.rules: {[r.direction for r in a.rules]}; allowed: at least one "
+            "'Increase' and one 'Decrease' rule (or autoscale.enabled=false)"
+        )
+
+
+def _check_identity(az: AzureSection) -> None:
+    """A user-assigned identity id needs that type; an existing group needs its name."""
+    if az.identity.user_assigned_id and az.identity.type != "UserAssigned":
+        raise ConfigError(
+            f"{KEY}.identity.userAssignedId is set but identity.type={az.identity.type!r}; "
+            "allowed: type 'UserAssigned' with it, or no userAssignedId"
+        )
+    if az.resource_group.name is None and not az.resource_group.create:
+        raise ConfigError(
+            f"{KEY}.resourceGroup.create=False: an existing group needs its name; allowed: "
+            f"set {KEY}.resourceGroup.name, or create: true"
+        )
+
+
+def _check_network(az: AzureSection) -> None:
+    """Closed to the public, the deploying runner still reaches storage and registry: from
+    allow-listed addresses or from inside the VNet; open, no allow-list is needed."""
+    if az.public_network_access == "Disabled":
+        if not az.deployer_ip_ranges and not az.deploy_from_private_network:
+            raise ConfigError(
+                f"{KEY}.publicNetworkAccess='Disabled': `pulumi up` uploads the weights to "
+                "the workspace storage account and pushes the image to its registry, which "
+                "then refuse every caller outside the VNet; allowed: "
+                f"{KEY}.deployerIpRanges [public CIDR, …] (the deploying runner is "
+                f"allow-listed on those two), or {KEY}.deployFromPrivateNetwork true (run "
+                "`pulumi up` inside the VNet, with private endpoints and DNS for blob and ACR)"
+            )
+    elif az.deployer_ip_ranges:
+        raise ConfigError(
+            f"{KEY}.deployerIpRanges={az.deployer_ip_ranges!r}: only used with "
+            f"publicNetworkAccess 'Disabled'; allowed: an empty list"
+        )
+
 
 @dataclass(frozen=True)
 class DeploymentPlan:
@@ -222,15 +321,6 @@ class DeploymentPlan:
     capacity: int  # instances at creation (the autoscale default, else instanceCount)
     min_instances: int
     max_instances: int
-
-
-@dataclass(frozen=True)
-class Timing:
-    estimate_s: float  # worst accepted request on the slowest deployment's GPU
-    generation_s: int  # GENAI_REQUEST_TIMEOUT_S
-    queue_s: int  # GENAI_QUEUE_TIMEOUT_S
-    request_timeout_ms: int  # the deployment's request_timeout
-    load_s: int  # expected model load (container start to ready)
 
 
 @dataclass(frozen=True)
@@ -270,241 +360,29 @@ class AzurePlan:
         )
 
 
-# ------------------------------------------------------------------------- estimates
-
-
-def step_seconds(instance: catalog.GpuInstance, workload: Workload) -> float:
-    """The uncompiled engine's figure even with ``speed.compile``: a compiled replica only
-    finishes sooner, and one still compiling a new shape is slower."""
-    if workload.seconds_per_step is not None:
-        return workload.seconds_per_step
-    return catalog.step_seconds(instance.gpu)[0]
-
-
-def estimate_seconds(
-    task: str,
-    instance: catalog.GpuInstance,
-    w: Workload,
-    frames: int | None = None,
-    steps: int | None = None,
-) -> float:
-    """Worst accepted request: steps × outputs × batch (× frames for video) on this GPU."""
-    per_step = step_seconds(instance, w)
-    steps = steps if steps is not None else w.max_steps
-    work = steps * w.max_outputs * w.max_batch
-    if task in LONG_TASKS:
-        work *= (frames if frames is not None else w.max_frames) * FRAME_STEP_FACTOR
-    return work * per_step + FIXED_OVERHEAD_S
-
-
-def load_seconds(size_bytes: int) -> int:
-    """Container start to ready: CUDA init + weights from local disk to GPU + warm-up."""
-    return min(1800, 120 + math.ceil(size_bytes / 2**30) * 20)
-
-
-def _timing(task: str, az: AzureSection, slowest: catalog.GpuInstance, size_bytes: int) -> Timing:
-    w = az.workload
-    estimate = estimate_seconds(task, slowest, w)
-    generation = math.ceil(estimate * SAFETY)
-    queue = az.queue_timeout_s
-    needed_s = generation + queue + MARGIN_S
-    limit_s = REQUEST_TIMEOUT_MAX_MS // 1000
-    if az.request_timeout_ms is not None and az.request_timeout_ms > REQUEST_TIMEOUT_MAX_MS:
-        raise ConfigError(
-            f"{KEY}.requestTimeoutMs={az.request_timeout_ms}: Azure ML managed online endpoints "
-            f"allow at most {REQUEST_TIMEOUT_MAX_MS} ms per request; allowed: 1000 to "
-            f"{REQUEST_TIMEOUT_MAX_MS} (or leave it unset to size it from the workload)"
-        )
-    if needed_s > limit_s:
-        raise ConfigError(_too_slow(task, az, slowest, estimate, needed_s, limit_s))
-    if az.request_timeout_ms is not None:
-        if az.request_timeout_ms < needed_s * 1000:
-            raise ConfigError(
-                f"{KEY}.requestTimeoutMs={az.request_timeout_ms}: the largest accepted "
-                f"{task} request needs ≈{estimate:.0f} s on {slowest.name} ({slowest.gpu}), "
-                f"{needed_s} s with the {queue} s queue wait and margin; allowed: "
-                f"{needed_s * 1000} to {REQUEST_TIMEOUT_MAX_MS}, or smaller workload limits"
-            )
-        timeout_ms = az.request_timeout_ms
-    else:
-        timeout_ms = min(REQUEST_TIMEOUT_MAX_MS, max(60, needed_s) * 1000)
-    generation = timeout_ms // 1000 - queue - MARGIN_S  # give the engine the whole budget
-    return Timing(
-        estimate_s=round(estimate, 1),
-        generation_s=generation,
-        queue_s=queue,
-        request_timeout_ms=timeout_ms,
-        load_s=load_seconds(size_bytes),
-    )
-
-
-def _too_slow(task, az, inst, estimate, needed_s, limit_s) -> str:
-    w = az.workload
-    budget = (limit_s - az.queue_timeout_s - MARGIN_S) / SAFETY
-    what = f"steps={w.max_steps}, outputs={w.max_outputs}, batch={w.max_batch}"
-    if task in LONG_TASKS:
-        what += f", frames={w.max_frames}"
-        frames = max(
-            (
-                f
-                for f in range(1, w.max_frames)
-                if estimate_seconds(task, inst, w, frames=f) <= budget
-            ),
-            default=0,
-        )
-        key, value = "workload.maxFrames", w.max_frames
-        fix = f"workload.maxFrames ≤ {frames}" if frames else "fewer steps or frames"
-    else:
-        steps = max(
-            (
-                s
-                for s in range(1, w.max_steps)
-                if estimate_seconds(task, inst, w, steps=s) <= budget
-            ),
-            default=0,
-        )
-        key, value = "workload.maxSteps", w.max_steps
-        fix = f"workload.maxSteps ≤ {steps}" if steps else "fewer outputs or a smaller batch"
-    return (
-        f"{KEY}.{key}={value}: the largest accepted {task} request ({what}) needs ≈"
-        f"{estimate:.0f} s on {inst.name} ({inst.gpu}, {step_seconds(inst, w):g} s/step), "
-        f"{needed_s} s with safety, the {az.queue_timeout_s} s queue wait and margin, but Azure ML "
-        f"allows {limit_s} s per request; allowed: {fix}, a faster instanceType, or another "
-        "cloud's long-running path (SageMaker async)"
-    )
-
-
 # ------------------------------------------------------------------------- plan
 
 
 def plan(
     settings: StackSettings, stack: str, project_dir: Path, package_dir: Path | None
 ) -> AzurePlan:
+    """The section (its own checks passed when it was read) against catalog and manifest."""
     az: AzureSection = settings.azure
     task = settings.task
-
-    def gpu(field: str, name: str) -> catalog.GpuInstance:
-        try:
-            return catalog.gpu_instance(CLOUD, name)
-        except catalog.CatalogError as exc:
-            raise ConfigError(f"{KEY}.{field}={name!r}: {exc}") from None
-
-    default_instance = gpu("instanceType", az.instance_type)
-    names = [d.name for d in az.deployments]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(
-            f"{KEY}.deployments: name {dupes[0]!r} appears twice; allowed: unique names"
-        )
-    total = sum(d.traffic for d in az.deployments)
-    if total != 100:
-        raise ConfigError(
-            f"{KEY}.deployments[*].traffic={[d.traffic for d in az.deployments]}: live traffic "
-            f"sums to {total}; allowed: a sum of exactly 100"
-        )
-    mirror = sum(d.mirror_traffic for d in az.deployments)
-    if mirror > MIRROR_TRAFFIC_MAX:
-        raise ConfigError(
-            f"{KEY}.deployments[*].mirrorTraffic={[d.mirror_traffic for d in az.deployments]}: "
-            f"mirrored traffic sums to {mirror}; allowed: at most {MIRROR_TRAFFIC_MAX}"
-        )
-    for i, d in enumerate(az.deployments):
-        if d.mirror_traffic and d.traffic:
-            raise ConfigError(
-                f"{KEY}.deployments[{i}].mirrorTraffic={d.mirror_traffic}: deployment "
-                f"{d.name!r} also takes {d.traffic}% live traffic; allowed: mirror only to a "
-                "deployment with traffic 0"
-            )
-
-    a = az.autoscale
-    default = a.default if a.default is not None else a.min
-    if a.enabled:
-        if a.min < 1:
-            raise ConfigError(
-                f"{KEY}.autoscale.min={a.min}: a managed online deployment cannot scale to "
-                "zero; allowed: ≥ 1"
-            )
-        if a.min > a.max:
-            raise ConfigError(f"{KEY}.autoscale.min={a.min}: must be ≤ {KEY}.autoscale.max={a.max}")
-        if not a.min <= default <= a.max:
-            raise ConfigError(
-                f"{KEY}.autoscale.default={default}: allowed: between autoscale.min={a.min} "
-                f"and autoscale.max={a.max}"
-            )
-        if not any(r.direction == "Increase" for r in a.rules) or not any(
-            r.direction == "Decrease" for r in a.rules
-        ):
-            raise ConfigError(
-                f"{KEY}.autoscale.rules: {[r.direction for r in a.rules]}; allowed: at least one "
-                "'Increase' and one 'Decrease' rule (or autoscale.enabled=false)"
-            )
-
-    if az.identity.user_assigned_id and az.identity.type != "UserAssigned":
-        raise ConfigError(
-            f"{KEY}.identity.userAssignedId is set but identity.type={az.identity.type!r}; "
-            "allowed: type 'UserAssigned' with it, or no userAssignedId"
-        )
-    if az.resource_group.name is None and not az.resource_group.create:
-        raise ConfigError(
-            f"{KEY}.resourceGroup.create=False: an existing group needs its name; allowed: "
-            f"set {KEY}.resourceGroup.name, or create: true"
-        )
-
-    if az.public_network_access == "Disabled":
-        if not az.deployer_ip_ranges and not az.deploy_from_private_network:
-            raise ConfigError(
-                f"{KEY}.publicNetworkAccess='Disabled': `pulumi up` uploads the weights to "
-                "the workspace storage account and pushes the image to its registry, which "
-                "then refuse every caller outside the VNet; allowed: "
-                f"{KEY}.deployerIpRanges [public CIDR, …] (the deploying runner is "
-                f"allow-listed on those two), or {KEY}.deployFromPrivateNetwork true (run "
-                "`pulumi up` inside the VNet, with private endpoints and DNS for blob and ACR)"
-            )
-    elif az.deployer_ip_ranges:
-        raise ConfigError(
-            f"{KEY}.deployerIpRanges={az.deployer_ip_ranges!r}: only used with "
-            f"publicNetworkAccess 'Disabled'; allowed: an empty list"
-        )
-
-    pkg = package_dir or (project_dir / settings.package)
-    try:
-        manifest, weights_dir = load_manifest(pkg, CLOUD)
-    except ManifestError as exc:
-        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
-    if task not in manifest.model.tasks:
-        raise ConfigError(
-            f"{NAMESPACE}:task={task!r}: the package's model {manifest.model.id!r} supports "
-            f"only: {', '.join(manifest.model.tasks)}"
-        )
+    default_instance = _gpu("instanceType", az.instance_type)
+    manifest, weights_dir = _package(settings, project_dir, package_dir)
     engine = engine_env(settings.engine, manifest)
     image = image_source(settings.runtime, "azure", manifest, project_dir)
-
-    deployments = []
-    for i, d in enumerate(az.deployments):
-        inst = (
-            gpu(f"deployments[{i}].instanceType", d.instance_type)
-            if d.instance_type
-            else default_instance
-        )
-        field = f"deployments[{i}].instanceType" if d.instance_type else "instanceType"
-        try:
-            catalog.check_fits(inst, manifest.model.size_bytes)
-        except catalog.CatalogError as exc:
-            raise ConfigError(f"{KEY}.{field}={inst.name!r}: {exc}") from None
-        count = d.instance_count or az.instance_count
-        deployments.append(
-            DeploymentPlan(
-                name=d.name,
-                instance=inst,
-                traffic=d.traffic,
-                mirror_traffic=d.mirror_traffic,
-                capacity=default if a.enabled else count,
-                min_instances=a.min if a.enabled else count,
-                max_instances=a.max if a.enabled else count,
-            )
-        )
+    deployments = _deployments(az, default_instance, manifest.model.size_bytes)
     slowest = max((d.instance for d in deployments), key=lambda i: step_seconds(i, az.workload))
-    timing = _timing(task, az, slowest, manifest.model.size_bytes)
+    timing = request_timing(
+        task,
+        az.workload,
+        az.queue_timeout_s,
+        az.request_timeout_ms,
+        slowest,
+        manifest.model.size_bytes,
+    )
 
     base = _slug(stack)
     rg = az.resource_group.name or f"genai-{base}"
@@ -530,6 +408,59 @@ def plan(
         timing=timing,
         engine_env=engine,
     )
+
+
+def _gpu(field: str, name: str) -> catalog.GpuInstance:
+    try:
+        return catalog.gpu_instance(CLOUD, name)
+    except catalog.CatalogError as exc:
+        raise ConfigError(f"{KEY}.{field}={name!r}: {exc}") from None
+
+
+def _package(
+    settings: StackSettings, project_dir: Path, package_dir: Path | None
+) -> tuple[PackageManifest, Path]:
+    """The package's Azure ML manifest and weights folder; its model must do the task."""
+    pkg = package_dir or (project_dir / settings.package)
+    try:
+        manifest, weights_dir = load_manifest(pkg, CLOUD)
+    except ManifestError as exc:
+        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
+    if settings.task not in manifest.model.tasks:
+        raise ConfigError(
+            f"{NAMESPACE}:task={settings.task!r}: the package's model {manifest.model.id!r} "
+            f"supports only: {', '.join(manifest.model.tasks)}"
+        )
+    return manifest, weights_dir
+
+
+def _deployments(
+    az: AzureSection, default_instance: catalog.GpuInstance, size_bytes: int
+) -> list[DeploymentPlan]:
+    """Each deployment on its instance type (the model must fit its GPU), with the
+    instances it starts with and may scale between."""
+    a = az.autoscale
+    deployments = []
+    for i, d in enumerate(az.deployments):
+        field = f"deployments[{i}].instanceType" if d.instance_type else "instanceType"
+        inst = _gpu(field, d.instance_type) if d.instance_type else default_instance
+        try:
+            catalog.check_fits(inst, size_bytes)
+        except catalog.CatalogError as exc:
+            raise ConfigError(f"{KEY}.{field}={inst.name!r}: {exc}") from None
+        count = d.instance_count or az.instance_count
+        deployments.append(
+            DeploymentPlan(
+                name=d.name,
+                instance=inst,
+                traffic=d.traffic,
+                mirror_traffic=d.mirror_traffic,
+                capacity=a.initial if a.enabled else count,
+                min_instances=a.min if a.enabled else count,
+                max_instances=a.max if a.enabled else count,
+            )
+        )
+    return deployments
 
 
 def _slug(text: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
@@ -24,6 +24,7 @@ from infra.serving import EngineSpeed, engine_env
 if TYPE_CHECKING:
     from infra.config import StackSettings
 
+KEY = f"{NAMESPACE}:gcp"
 CLOUD = "vertex"  # the package folder and catalog table this section reads
 # Vertex AI's own limits (architecture table); the manifest may only narrow them.
 SHARED_LIMIT = CloudLimit(
@@ -120,6 +121,86 @@ class GcpSection(CloudSection):
             return v
         raise ValueError("allowed: projects/<project number>/global/networks/<network name>")
 
+    @model_validator(mode="after")
+    def _consistent(self) -> GcpSection:
+        """Checks across fields, for a section that is on (a plan is made only of those)."""
+        if self.enabled:
+            _check_project(self)
+            _check_replicas(self)
+            _check_key_region(self)
+            _check_network(self)
+            _check_logging_project(self)
+        return self
+
+
+# ------------------------------------------------------------------------- cross-field checks
+
+
+def _check_project(gcp: GcpSection) -> None:
+    if not gcp.project:
+        raise ConfigError(
+            f"{KEY}.project is required when {KEY}.enabled is true; allowed: a Google Cloud "
+            "project id (6-30 of a-z, 0-9, '-')"
+        )
+
+
+def _check_replicas(gcp: GcpSection) -> None:
+    """At least one replica, min ≤ max, and a target for the autoscaler."""
+    if gcp.min_replicas < 1:
+        raise ConfigError(
+            f"{KEY}.minReplicas={gcp.min_replicas}: a Vertex AI deployment with dedicated "
+            "resources keeps at least one replica; allowed: ≥ 1"
+        )
+    if gcp.min_replicas > gcp.max_replicas:
+        raise ConfigError(
+            f"{KEY}.minReplicas={gcp.min_replicas}: must be ≤ {KEY}.maxReplicas={gcp.max_replicas}"
+        )
+    auto = gcp.autoscaling
+    if auto.accelerator_duty_cycle is None and auto.cpu_utilization is None:
+        raise ConfigError(
+            f"{KEY}.autoscaling: acceleratorDutyCycle and cpuUtilization are both unset; "
+            "allowed: at least one target (1-100 percent)"
+        )
+
+
+def _check_key_region(gcp: GcpSection) -> None:
+    if gcp.kms_key:
+        key_region = re.fullmatch(KMS_KEY_RE, gcp.kms_key).group(1)  # type: ignore[union-attr]
+        if key_region != gcp.region:
+            raise ConfigError(
+                f"{KEY}.kmsKey={gcp.kms_key!r}: the key is in {key_region!r}; Vertex AI needs a "
+                f"key in the endpoint's region; allowed: a key in {gcp.region!r}"
+            )
+
+
+def _check_network(gcp: GcpSection) -> None:
+    """VPC peering or Private Service Connect, not both; a PSC allow-list needs PSC."""
+    if gcp.network and gcp.psc.enabled:
+        raise ConfigError(
+            f"{KEY}.network={gcp.network!r} and {KEY}.psc.enabled=True: an endpoint is either "
+            "VPC-peered or reached through Private Service Connect; allowed: one of them"
+        )
+    if gcp.psc.project_allowlist and not gcp.psc.enabled:
+        raise ConfigError(
+            f"{KEY}.psc.projectAllowlist={gcp.psc.project_allowlist!r}: needs "
+            f"{KEY}.psc.enabled=true; allowed: enable PSC or leave the list empty"
+        )
+
+
+def _check_logging_project(gcp: GcpSection) -> None:
+    """A logging dataset the stack creates must be in its own project."""
+    log = gcp.request_response_logging
+    if not log.enabled or not log.bigquery_uri:
+        return
+    parts = log.bigquery_uri.removeprefix("bq://").split(".")
+    if len(parts) >= 2 and parts[0] != gcp.project:
+        raise ConfigError(
+            f"{KEY}.requestResponseLogging.bigqueryUri={log.bigquery_uri!r}: the "
+            f"dataset is in project {parts[0]!r}, which this stack does not manage; allowed: "
+            f"bq://{gcp.project}.<dataset>[.<table>] (created by the stack), or "
+            f"bq://{gcp.project} (Vertex creates a dataset)"
+        )
+
 
 @dataclass(frozen=True)
 class GcpPlan:
@@ -168,83 +249,19 @@ class GcpPlan:
 def plan(
     settings: StackSettings, stack: str, project_dir: Path, package_dir: Path | None
 ) -> GcpPlan:
+    """The section (its own checks passed when it was read) against catalog and manifest."""
     gcp: GcpSection = settings.gcp
-    key = f"{NAMESPACE}:gcp"
-    if not gcp.project:
-        raise ConfigError(
-            f"{key}.project is required when {key}.enabled is true; allowed: a Google Cloud "
-            "project id (6-30 of a-z, 0-9, '-')"
-        )
-    try:
-        instance = catalog.gpu_instance(CLOUD, gcp.machine_type)
-    except catalog.CatalogError as exc:
-        raise ConfigError(f"{key}.machineType={gcp.machine_type!r}: {exc}") from None
-    accelerator = gcp.accelerator_type or instance.accelerator or ""
-    if accelerator != instance.accelerator:
-        raise ConfigError(
-            f"{key}.acceleratorType={gcp.accelerator_type!r}: {gcp.machine_type} is priced and "
-            f"checked with {instance.accelerator}; allowed: {instance.accelerator} (or leave it "
-            "unset, or pick the machine type that pairs with your accelerator)"
-        )
-    count = gcp.accelerator_count or instance.gpu_count
-    if count != instance.gpu_count:
-        raise ConfigError(
-            f"{key}.acceleratorCount={count}: {gcp.machine_type} takes "
-            f"{instance.gpu_count} × {instance.accelerator}; allowed: {instance.gpu_count}"
-        )
-    if gcp.min_replicas < 1:
-        raise ConfigError(
-            f"{key}.minReplicas={gcp.min_replicas}: a Vertex AI deployment with dedicated "
-            "resources keeps at least one replica; allowed: ≥ 1"
-        )
-    if gcp.min_replicas > gcp.max_replicas:
-        raise ConfigError(
-            f"{key}.minReplicas={gcp.min_replicas}: must be ≤ {key}.maxReplicas={gcp.max_replicas}"
-        )
-    auto = gcp.autoscaling
-    if auto.accelerator_duty_cycle is None and auto.cpu_utilization is None:
-        raise ConfigError(
-            f"{key}.autoscaling: acceleratorDutyCycle and cpuUtilization are both unset; "
-            "allowed: at least one target (1-100 percent)"
-        )
-    if gcp.kms_key:
-        key_region = re.fullmatch(KMS_KEY_RE, gcp.kms_key).group(1)  # type: ignore[union-attr]
-        if key_region != gcp.region:
-            raise ConfigError(
-                f"{key}.kmsKey={gcp.kms_key!r}: the key is in {key_region!r}; Vertex AI needs a "
-                f"key in the endpoint's region; allowed: a key in {gcp.region!r}"
-            )
-    if gcp.network and gcp.psc.enabled:
-        raise ConfigError(
-            f"{key}.network={gcp.network!r} and {key}.psc.enabled=True: an endpoint is either "
-            "VPC-peered or reached through Private Service Connect; allowed: one of them"
-        )
-    if gcp.psc.project_allowlist and not gcp.psc.enabled:
-        raise ConfigError(
-            f"{key}.psc.projectAllowlist={gcp.psc.project_allowlist!r}: needs "
-            f"{key}.psc.enabled=true; allowed: enable PSC or leave the list empty"
-        )
-
-    pkg = package_dir or (project_dir / settings.package)
-    try:
-        manifest, weights_dir = load_manifest(pkg, CLOUD)
-    except ManifestError as exc:
-        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
-    if settings.task not in manifest.model.tasks:
-        raise ConfigError(
-            f"{NAMESPACE}:task={settings.task!r}: the package's model "
-            f"{manifest.model.id!r} supports only: {', '.join(manifest.model.tasks)}"
-        )
+    assert gcp.project  # the section's own check: required when enabled
+    instance, accelerator, count = _machine(gcp)
+    manifest, weights_dir = _package(settings, project_dir, package_dir)
     engine = engine_env(settings.engine, manifest)
     image = image_source(settings.runtime, "gcp", manifest, project_dir)
     try:
         catalog.check_fits(instance, manifest.model.size_bytes)
     except catalog.CatalogError as exc:
-        raise ConfigError(f"{key}.machineType={gcp.machine_type!r}: {exc}") from None
+        raise ConfigError(f"{KEY}.machineType={gcp.machine_type!r}: {exc}") from None
 
-    dedicated, limit = _choose_endpoint(settings.task, gcp, manifest, key)
-    endpoint_id = gcp.endpoint_id or endpoint_id_for(gcp.project, gcp.region, stack)
-    bucket = gcp.bucket_name or bucket_name_for(gcp.project, stack)
+    dedicated, limit = _choose_endpoint(settings.task, gcp, manifest)
     return GcpPlan(
         settings=gcp,
         project=gcp.project,
@@ -257,12 +274,51 @@ def plan(
         accelerator_count=count,
         dedicated=dedicated,
         limit=limit,
-        endpoint_id=endpoint_id,
-        bucket_name=bucket,
+        endpoint_id=gcp.endpoint_id or endpoint_id_for(gcp.project, gcp.region, stack),
+        bucket_name=gcp.bucket_name or bucket_name_for(gcp.project, stack),
         stack=stack,
         bigquery_dataset=_logging_dataset(gcp),
         engine_env=engine,
     )
+
+
+def _machine(gcp: GcpSection) -> tuple[catalog.GpuInstance, str, int]:
+    """The machine type from the catalog, with the accelerator it is priced and checked with."""
+    try:
+        instance = catalog.gpu_instance(CLOUD, gcp.machine_type)
+    except catalog.CatalogError as exc:
+        raise ConfigError(f"{KEY}.machineType={gcp.machine_type!r}: {exc}") from None
+    accelerator = gcp.accelerator_type or instance.accelerator or ""
+    if accelerator != instance.accelerator:
+        raise ConfigError(
+            f"{KEY}.acceleratorType={gcp.accelerator_type!r}: {gcp.machine_type} is priced and "
+            f"checked with {instance.accelerator}; allowed: {instance.accelerator} (or leave it "
+            "unset, or pick the machine type that pairs with your accelerator)"
+        )
+    count = gcp.accelerator_count or instance.gpu_count
+    if count != instance.gpu_count:
+        raise ConfigError(
+            f"{KEY}.acceleratorCount={count}: {gcp.machine_type} takes "
+            f"{instance.gpu_count} × {instance.accelerator}; allowed: {instance.gpu_count}"
+        )
+    return instance, accelerator, count
+
+
+def _package(
+    settings: StackSettings, project_dir: Path, package_dir: Path | None
+) -> tuple[PackageManifest, Path]:
+    """The package's Vertex AI manifest and weights folder; its model must do the task."""
+    pkg = package_dir or (project_dir / settings.package)
+    try:
+        manifest, weights_dir = load_manifest(pkg, CLOUD)
+    except ManifestError as exc:
+        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
+    if settings.task not in manifest.model.tasks:
+        raise ConfigError(
+            f"{NAMESPACE}:task={settings.task!r}: the package's model "
+            f"{manifest.model.id!r} supports only: {', '.join(manifest.model.tasks)}"
+        )
+    return manifest, weights_dir
 
 
 def _logging_dataset(gcp: GcpSection) -> str | None:
@@ -273,20 +329,11 @@ def _logging_dataset(gcp: GcpSection) -> str | None:
     if not log.enabled or not log.bigquery_uri:
         return None
     parts = log.bigquery_uri.removeprefix("bq://").split(".")
-    if len(parts) < 2:
-        return None
-    if parts[0] != gcp.project:
-        raise ConfigError(
-            f"{NAMESPACE}:gcp.requestResponseLogging.bigqueryUri={log.bigquery_uri!r}: the "
-            f"dataset is in project {parts[0]!r}, which this stack does not manage; allowed: "
-            f"bq://{gcp.project}.<dataset>[.<table>] (created by the stack), or "
-            f"bq://{gcp.project} (Vertex creates a dataset)"
-        )
-    return parts[1]
+    return parts[1] if len(parts) >= 2 else None
 
 
 def _choose_endpoint(
-    task: str, gcp: GcpSection, manifest: PackageManifest, key: str
+    task: str, gcp: GcpSection, manifest: PackageManifest
 ) -> tuple[bool, CloudLimit]:
     """Shared or dedicated: the limits the work needs decide; a contradiction is refused."""
     shared = _narrow(SHARED_LIMIT, manifest.limit("shared"))
@@ -303,26 +350,26 @@ def _choose_endpoint(
     big = dedicated_limit
     if need_bytes > big.max_request_bytes or need_seconds > big.timeout_s:
         raise ConfigError(
-            f"{key}: maxRequestBytes={gcp.max_request_bytes} timeoutSeconds="
+            f"{KEY}: maxRequestBytes={gcp.max_request_bytes} timeoutSeconds="
             f"{gcp.timeout_seconds}: beyond what any Vertex AI online endpoint serves; "
             f"allowed: ≤ {big.max_request_bytes} bytes and ≤ {big.timeout_s} s per request"
         )
     private_large = gcp.psc.enabled  # PSC endpoints get the dedicated limits
     if why and gcp.dedicated_endpoint is False and not private_large:
         raise ConfigError(
-            f"{key}.dedicatedEndpoint=False: {'; '.join(why)}, beyond a shared Vertex AI "
+            f"{KEY}.dedicatedEndpoint=False: {'; '.join(why)}, beyond a shared Vertex AI "
             f"endpoint ({shared.max_request_bytes / 1e6:g} MB, {shared.timeout_s} s per "
             "request); allowed: true (or leave it unset), or psc.enabled=true"
         )
     if why and gcp.network:
         raise ConfigError(
-            f"{key}.network={gcp.network!r}: {'; '.join(why)}; a VPC-peered endpoint keeps the "
+            f"{KEY}.network={gcp.network!r}: {'; '.join(why)}; a VPC-peered endpoint keeps the "
             f"shared limits ({shared.max_request_bytes / 1e6:g} MB, {shared.timeout_s} s); "
             "allowed: psc.enabled=true or a dedicated endpoint without network"
         )
     if gcp.dedicated_endpoint and (gcp.network or gcp.psc.enabled):
         raise ConfigError(
-            f"{key}.dedicatedEndpoint=True: a dedicated public endpoint cannot also be "
+            f"{KEY}.dedicatedEndpoint=True: a dedicated public endpoint cannot also be "
             "VPC-peered or PSC; allowed: dedicatedEndpoint false with network/psc, or no "
             "network/psc"
         )

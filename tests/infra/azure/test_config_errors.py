@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from infra.azure.config import AzureSection
 from infra.synth import SynthError
-from tests.infra.azure.conftest import azure_only, azure_package
+from tests.infra.azure.helpers import azure_only, azure_package
 from tests.infra.conftest import run_config
 
 UAI_PREFIX = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/r/providers/"
@@ -173,7 +175,7 @@ def test_changed_weights_file(tmp_path):
 
 
 def test_private_networking_is_deployable_from_inside_the_vnet():
-    from tests.infra.azure.conftest import run_with_graph
+    from tests.infra.azure.helpers import run_with_graph
 
     config = azure_only(
         "prod", deployerIpRanges=[], deployFromPrivateNetwork=True, publicNetworkAccess="Disabled"
@@ -193,3 +195,20 @@ def test_section_must_be_an_object():
     config = azure_only()
     config["genai-endpoints:azure"] = "on"
     assert "genai-endpoints:azure='on': must be an object" in _error(config)
+
+
+def test_cross_field_checks_are_the_sections_own(tmp_path):
+    """Model validators: they run when the config is read, before any package is opened,
+    and the message is theirs, whole."""
+    config = azure_only(deployments=[{"name": "blue", "traffic": 60}])
+    assert _error(config, package_dir=tmp_path / "nowhere") == (
+        "genai-endpoints:azure.deployments[*].traffic=[60]: live traffic sums to 60; "
+        "allowed: a sum of exactly 100"
+    )
+
+
+def test_a_section_that_is_off_is_not_cross_checked():
+    bad = {"deployments": [{"name": "blue", "traffic": 60}], "autoscale": {"min": 0}}
+    assert not AzureSection.model_validate({**bad, "enabled": False}).enabled
+    with pytest.raises(ValidationError, match="live traffic sums to 60"):
+        AzureSection.model_validate({**bad, "enabled": True})

@@ -9,8 +9,8 @@ import pytest
 
 from infra.gcp.vertex_provider import VertexDeploymentProvider
 from tests.infra.conftest import run_unpickled
-from tests.infra.gcp.conftest import props
 from tests.infra.gcp.fake_vertex import TOKEN
+from tests.infra.gcp.helpers import props
 
 P = VertexDeploymentProvider()
 

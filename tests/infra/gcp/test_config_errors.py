@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from infra.gcp.config import GcpSection
 from infra.synth import SynthError
 from tests.infra.conftest import run_config
-from tests.infra.gcp.conftest import gcp_stack_config
+from tests.infra.gcp.helpers import gcp_stack_config
 
 
 def _error(gcp: dict | None = None, drop: tuple[str, ...] = (), **kw) -> str:
@@ -143,3 +145,18 @@ def test_too_little_gpu_memory(tmp_path):
 def test_missing_vertex_package(tmp_path):
     msg = _error(package_dir=tmp_path)
     assert "no vertex manifest" in msg
+
+
+def test_cross_field_checks_are_the_sections_own(tmp_path):
+    """Model validators: they run when the config is read, before any package is opened,
+    and the message is theirs, whole."""
+    assert _error({"minReplicas": 3, "maxReplicas": 2}, package_dir=tmp_path) == (
+        "genai-endpoints:gcp.minReplicas=3: must be ≤ genai-endpoints:gcp.maxReplicas=2"
+    )
+
+
+def test_a_section_that_is_off_is_not_cross_checked():
+    bad = {"minReplicas": 0, "network": "projects/1/global/networks/n", "psc": {"enabled": True}}
+    assert not GcpSection.model_validate({**bad, "enabled": False}).enabled
+    with pytest.raises(ValidationError, match="project is required"):
+        GcpSection.model_validate({**bad, "enabled": True})

@@ -6,7 +6,7 @@ of the tiny model (``GENAI_LIVE_PACKAGE``: folder holding ``vertex/manifest.json
 ``GENAI_LIVE_GCP_PROJECT``, and Docker with BuildKit or ``GENAI_LIVE_RUNTIME_GCP`` (an
 Artifact Registry image pinned by digest). One `pulumi up` uploads the weights, pushes the
 image and deploys. Costs GPU-minutes.
-Run: ``pytest -m live tests/infra/gcp/test_gcp_live.py``.
+Run: ``pytest -m live tests/infra/gcp/test_live.py``.
 """
 
 from __future__ import annotations

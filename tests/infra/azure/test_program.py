@@ -11,8 +11,8 @@ from functools import cache
 import pytest
 
 from infra.azure.config import PACKAGES_CONTAINER, REQUEST_TIMEOUT_MAX_MS
-from infra.azure.endpoint import ROLES
-from tests.infra.azure.conftest import (
+from infra.azure.identity import ROLES
+from tests.infra.azure.helpers import (
     AZ,
     DEPLOYMENT,
     ENDPOINT,
