@@ -11,8 +11,8 @@ its own seeded CPU generator, so it is the same picture, not a different one.
 With a window set, the worker (``GpuWorker``) lets the request at the head of its line wait
 at most that long after it arrived for requests with the same :class:`BatchKey`; under load
 the line fills while the GPU is busy and no wait is added. A request alone always takes the
-unbatched path (same bytes as with batching off); so do multi-request envelopes (Vertex
-``instances``), image tasks and video.
+unbatched path (same bytes as with batching off); so do multi-request envelopes
+(``instances``), image tasks and video.
 """
 
 from __future__ import annotations

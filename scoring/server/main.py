@@ -23,7 +23,7 @@ log = logging.getLogger("scoring.server")
 
 
 def load_scorer(contract: Contract, settings: ServerSettings, env: Mapping[str, str]):
-    """Fetch (Vertex) and verify the weights, then load the engine. Runs in a thread."""
+    """Fetch (from gs://) and verify the weights, then load the engine. Runs in a thread."""
     from scoring.engine import Engine
     from scoring.server.model import find_model_dir, read_package
     from scoring.service import Scorer

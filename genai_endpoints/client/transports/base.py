@@ -73,7 +73,8 @@ def envelope(contract: str, req: GenerationRequest) -> dict[str, Any]:
 
 
 def parse_contract_answer(payload: Any, where: str) -> Answer:
-    """Our server's JSON answer (Vertex: its first prediction) as an ``Answer``."""
+    """Our server's JSON answer (to an ``instances`` body: its first prediction) as an
+    ``Answer``."""
     if isinstance(payload, dict) and isinstance(payload.get("predictions"), list):
         predictions = payload["predictions"]
         if not predictions:

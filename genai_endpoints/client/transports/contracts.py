@@ -1,9 +1,7 @@
 """Our serving contracts over plain HTTP: a local ``genai-endpoints serve`` server.
 
-Each contract's predict route and envelope come from its descriptor
-(``scoring.server.contracts``): sagemaker → ``{url}/invocations`` with ``{"inputs",
-"parameters"}``; vertex → ``{url}/predict`` with ``{"instances": [...], "parameters": {}}``;
-azureml → ``{url}/score`` with the plain request object.
+The target's kind names the contract; its descriptor (``scoring.server.contracts``) gives
+the predict route (``{url}`` + route) and the envelope the body is wrapped in.
 """
 
 from __future__ import annotations

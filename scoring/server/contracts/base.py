@@ -41,7 +41,7 @@ class Contract:
 
 @dataclass(frozen=True)
 class Routes:
-    """A contract's routes at their defaults (Vertex may move them with ``AIP_*``)."""
+    """A contract's routes at their defaults (a cloud's environment may move them)."""
 
     liveness: str  # 200 while the process is alive, also while loading
     readiness: str  # 200 only once the model is loaded: what a caller waits on
@@ -67,7 +67,7 @@ class LocalRun:
     model_dir: str  # the package's weights folder, absolute
     health_route: str  # the manifest's routes: what infra writes into the cloud's config
     predict_route: str
-    storage_uri: str | None = None  # Vertex: a gs:// prefix to fetch, as on Vertex
+    storage_uri: str | None = None  # a gs:// prefix, for a contract that fetches its own
 
 
 Envelope = str  # "inputs", "instances" or "plain": the values of scoring.envelopes.Envelope
@@ -82,9 +82,9 @@ class Descriptor:
     and stack outputs. ``CLOUDS`` in ``scoring.server.contracts`` is keyed by both.
     """
 
-    name: str  # sagemaker, vertex, azureml
-    cloud: str  # aws, gcp, azure
-    title: str  # how people write it: SageMaker, Vertex AI, Azure ML
+    name: str  # the contract's name: packages, manifests, targets, GENAI_CONTRACT
+    cloud: str  # infra's name: config sections, stack outputs
+    title: str  # how people write it, for messages
     port: int  # the default port; the container's environment may move it
     routes: Routes
     envelope: Envelope  # what this cloud's own clients wrap a request in
@@ -113,8 +113,8 @@ class Descriptor:
         return request
 
     def first_answer(self, body: Any) -> Any:
-        """The answer to the first request of ``body`` (Vertex wraps answers in
-        ``predictions``, as it does requests in ``instances``)."""
+        """The answer to the first request of ``body`` (answers to an ``instances``
+        envelope come wrapped in ``predictions``)."""
         return body["predictions"][0] if self.envelope == "instances" else body
 
 

@@ -66,3 +66,71 @@ def test_server_main_refuses_an_unknown_environment(caplog):
 
     assert main([], {}) == 2
     assert "cannot tell which cloud" in caplog.text
+
+
+def test_one_table_maps_both_vocabularies():
+    from scoring.server.contracts import CLOUDS, CONTRACTS
+
+    pairs = {"aws": "sagemaker", "gcp": "vertex", "azure": "azureml"}
+    assert list(CONTRACTS) == list(pairs.values())
+    for cloud, contract in pairs.items():
+        assert CLOUDS[cloud] is CLOUDS[contract] is CONTRACTS[contract]
+        assert (CLOUDS[cloud].name, CLOUDS[contract].cloud) == (contract, cloud)
+
+
+def test_descriptors_hold_each_clouds_own_limits():
+    from scoring.server.contracts import CLOUDS
+
+    caps = {
+        (d.name, x.name): (x.max_request_bytes, x.max_response_bytes, x.timeout_s)
+        for d in CLOUDS.values()
+        for x in d.limits
+    }
+    assert caps == {
+        ("sagemaker", "realtime"): (6_000_000, 6_000_000, 60),
+        ("sagemaker", "async"): (1_000_000_000, None, 3600),
+        ("vertex", "shared"): (1_500_000, 1_500_000, 60),
+        ("vertex", "dedicated"): (10_000_000, 10_000_000, 3600),
+        ("azureml", "managed"): (100_000_000, None, 180),
+    }
+    assert CLOUDS["azure"].limit("managed").timeout_s * 1000 == 180_000  # request_timeout_ms
+    assert [d.server_max_request_bytes for d in CLOUDS.values()][:3] == [
+        6_000_000, 1_500_000, 32_000_000]  # fmt: skip
+    with pytest.raises(KeyError, match="has no limit 'batch'"):
+        CLOUDS["vertex"].limit("batch")
+
+
+@pytest.mark.parametrize(
+    ("cloud", "body"),
+    [
+        ("sagemaker", {"inputs": "a fox", "parameters": {"seed": 3}}),
+        ("vertex", {"instances": [{"prompt": "a fox", "seed": 3}], "parameters": {}}),
+        ("azureml", {"prompt": "a fox", "seed": 3}),
+    ],
+)
+def test_each_descriptor_wraps_a_request_as_its_clients_do(cloud, body):
+    from scoring.envelopes import Envelope, unwrap
+    from scoring.server.contracts import CLOUDS
+    from scoring.settings import Limits
+
+    d = CLOUDS[cloud]
+    assert d.wrap({"prompt": "a fox", "seed": 3}) == body
+    unwrapped = unwrap(body, Limits())
+    assert unwrapped.envelope is Envelope(d.envelope)
+    assert unwrapped.requests == [{"prompt": "a fox", "seed": 3}]
+    answer = {"outputs": []}
+    wrapped = {"predictions": [answer]} if d.envelope == "instances" else answer
+    assert d.first_answer(wrapped) is answer
+
+
+def test_each_descriptors_local_environment_selects_its_own_contract(tmp_path):
+    from scoring.server.contracts import DESCRIPTORS
+    from scoring.server.contracts.base import LocalRun
+
+    for d in DESCRIPTORS:
+        run = LocalRun(9123, str(tmp_path), d.routes.readiness, d.routes.predict)
+        c = detect(list(d.args) or [""], d.local_env(run))
+        assert (c.name, c.port, c.model_source) == (d.name, 9123, str(tmp_path))
+        assert (c.liveness_route, c.readiness_route, c.predict_route) == (
+            d.routes.liveness, d.routes.readiness, d.routes.predict)  # fmt: skip
+        assert all(k.startswith(("GENAI_", *d.env_prefixes)) for k in d.local_env(run))
