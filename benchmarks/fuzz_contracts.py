@@ -35,7 +35,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROUTES = {"sagemaker": "/invocations", "vertex": "/predict", "azureml": "/score"}
+from scoring.server.contracts import CONTRACTS
+
+ROUTES = {name: d.routes.predict for name, d in CONTRACTS.items()}
 CLOUDS = tuple(ROUTES)
 # cheap generations; the limits' logic is the same at any size
 SERVER_ENV = {

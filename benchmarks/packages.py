@@ -15,9 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from genai_endpoints.rehearsal import envelope, package_server
+from genai_endpoints.rehearsal import package_server
 from model_packages.build import CLOUDS, build_packages
 from model_packages.staging import stage_local
+from scoring.server.contracts import CONTRACTS
 from scoring.tiny import build_tiny_model
 
 GB = 1 << 30
@@ -82,7 +83,7 @@ def latencies(tmp: Path, n: int = 15) -> None:
     build_packages(stage_local(model), list(CLOUDS), tmp / "pkg")
     for cloud in CLOUDS:
         with package_server(cloud, tmp / "pkg" / cloud, tmp / "logs") as server:
-            payload = envelope(cloud, request)
+            payload = CONTRACTS[cloud].wrap(request)
             server.predict(payload)  # warm up
             times = [server.predict(payload).latency_s for _ in range(n)]
         ms = statistics.median(times) * 1000

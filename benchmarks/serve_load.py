@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genai_endpoints.rehearsal import HEALTH, PREDICT, envelope, package_server  # noqa: E402
+from genai_endpoints.rehearsal import package_server  # noqa: E402
+from scoring.server.contracts import CONTRACTS  # noqa: E402
 
 REQUEST = {"prompt": "a lighthouse", "num_inference_steps": 2, "width": 64, "height": 64}
 
@@ -89,9 +90,10 @@ def run_one(
     cloud: str, package: Path, clients: int, seconds: float, logs: Path, backoff: bool = True
 ) -> dict:
     with package_server(cloud, package / cloud, logs) as server:
-        body = json.dumps(envelope(cloud, REQUEST)).encode()
+        contract = CONTRACTS[cloud]
+        body = json.dumps(contract.wrap(REQUEST)).encode()
         for _ in range(3):  # warm up: first generations pay lazy initialisation
-            server.predict(envelope(cloud, REQUEST))
+            server.predict(contract.wrap(REQUEST))
         pid = server.process.pid
         rss_start = rss_mb(pid)
         stop = time.monotonic() + seconds
@@ -99,12 +101,15 @@ def run_one(
         probes: list = []
         threads = [
             threading.Thread(
-                target=client, args=(server.port, PREDICT[cloud], body, stop, results, backoff)
+                target=client,
+                args=(server.port, contract.routes.predict, body, stop, results, backoff),
             )
             for _ in range(clients)
         ]
         threads.append(
-            threading.Thread(target=prober, args=(server.port, HEALTH[cloud], stop, probes))
+            threading.Thread(
+                target=prober, args=(server.port, contract.routes.readiness, stop, probes)
+            )
         )
         for t in threads:
             t.start()

@@ -22,9 +22,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-# readiness routes: 200 only once the model is loaded (Azure ML's liveness "/" is 200 sooner)
-HEALTH = {"sagemaker": "/ping", "vertex": "/health", "azureml": "/ready"}
-PREDICT = {"sagemaker": "/invocations", "vertex": "/predict", "azureml": "/score"}
+from scoring.server.contracts import CONTRACTS, Descriptor
 
 
 def free_port() -> int:
@@ -71,14 +69,21 @@ class RunningServer:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def contract(self) -> Descriptor:
+        return CONTRACTS[self.cloud]
+
     def predict(self, payload: dict, accept: str | None = None) -> Reply:
         headers = {"Content-Type": "application/json"}
         if accept:
             headers["Accept"] = accept
-        return http("POST", self.base + PREDICT[self.cloud], json.dumps(payload).encode(), headers)
+        url = self.base + self.contract.routes.predict
+        return http("POST", url, json.dumps(payload).encode(), headers)
 
     def health(self) -> Reply:
-        return http("GET", self.base + HEALTH[self.cloud], timeout=5)
+        """The readiness route: 200 only once the model is loaded (a liveness route may
+        answer sooner)."""
+        return http("GET", self.base + self.contract.routes.readiness, timeout=5)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -90,8 +95,8 @@ def package_server(cloud: str, package: Path, log_dir: Path, ready_timeout: floa
                    storage_uri: str | None = None) -> Iterator[RunningServer]:  # fmt: skip
     """``genai-endpoints serve`` in a child process, waited on until ready (or, with
     ``expect_ready=False``, until it reports a load failure), always stopped after.
-    ``env`` adds deployment settings (``GENAI_*``); ``storage_uri`` makes the Vertex
-    server fetch its weights from a gs:// prefix, as on Vertex."""
+    ``env`` adds deployment settings (``GENAI_*``); ``storage_uri`` makes a contract that
+    fetches its own weights fetch them from a gs:// prefix, as in the cloud."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{cloud}-{port}.log"
@@ -145,22 +150,6 @@ def stop_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def envelope(cloud: str, request: dict) -> dict:
-    """The same request in the envelope each cloud's own clients send."""
-    if cloud == "sagemaker":
-        params = {k: v for k, v in request.items() if k != "prompt"}
-        return {"inputs": request["prompt"], "parameters": params}
-    if cloud == "vertex":
-        return {"instances": [{"prompt": request["prompt"]}],
-                "parameters": {k: v for k, v in request.items() if k != "prompt"}}  # fmt: skip
-    return request
-
-
-def first_output(cloud: str, reply: Reply) -> dict:
-    body = reply.json()
-    return body["predictions"][0] if cloud == "vertex" else body
-
-
 def run_rehearsal(model_dir: Path | None, out_dir: Path, prompt: str, steps: int,
                   console: Console, err: Console) -> int:  # fmt: skip
     from PIL import Image
@@ -176,9 +165,9 @@ def run_rehearsal(model_dir: Path | None, out_dir: Path, prompt: str, steps: int
         if not (model_dir / "model_index.json").is_file():
             with err.status("building the tiny text-to-image model"):
                 build_tiny_model(model_dir)
-    with err.status("packaging for sagemaker, vertex and azureml"):
+    with err.status(f"packaging for {', '.join(CLOUDS[:-1])} and {CLOUDS[-1]}"):
         manifests = build_packages(stage_local(model_dir), list(CLOUDS), out_dir / "packages")
-    video = manifests["sagemaker"].model.tasks == ["text-to-video"]
+    video = manifests[CLOUDS[0]].model.tasks == ["text-to-video"]  # the same model in each
     request = {"prompt": prompt, "num_inference_steps": steps, "seed": 7, "width": 64, "height": 64}
     if video:
         request["num_frames"] = 8
@@ -194,14 +183,14 @@ def run_rehearsal(model_dir: Path | None, out_dir: Path, prompt: str, steps: int
                 err.status(f"starting {cloud} server"),
                 package_server(cloud, out_dir / "packages" / cloud, out_dir / "logs") as server,
             ):
-                reply = server.predict(envelope(cloud, request))
+                reply = server.predict(server.contract.wrap(request))
         except (RuntimeError, TimeoutError) as exc:
             results[cloud] = (False, None)
             table.add_row(cloud, "[red]did not start[/]", "-", str(exc).splitlines()[0], "-")
             continue
         ok, data, path = reply.status == 200, None, "-"
         if ok:
-            out = first_output(cloud, reply)["outputs"][0]
+            out = CONTRACTS[cloud].first_answer(reply.json())["outputs"][0]
             data = base64.b64decode(out["data"])
             path = out_dir / f"{cloud}.{suffix}"
             path.write_bytes(data)

@@ -5,6 +5,8 @@ front end caps a request at 100 MB and ``request_timeout_ms`` at 180 s."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from model_packages.manifest import CloudLimit
 from model_packages.spec import CloudSpec, served_as
 from scoring.server.contracts import azureml as contract
@@ -16,12 +18,5 @@ def spec() -> CloudSpec:
         contract=contract.NAME,
         # the port and routes infra writes into the environment's inference config
         **served_as(contract.contract([], {"AZUREML_MODEL_DIR": "/var/azureml-app"})),
-        limits=[
-            CloudLimit(
-                name="managed",
-                max_request_bytes=100_000_000,
-                max_response_bytes=None,
-                timeout_s=180,
-            ),
-        ],
+        limits=[CloudLimit(**asdict(limit)) for limit in contract.DESCRIPTOR.limits],
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import tarfile
+from dataclasses import asdict
 from pathlib import Path
 
 from model_packages.layout import FIXED_MTIME
@@ -20,21 +21,8 @@ def spec() -> CloudSpec:
         cloud="sagemaker",
         contract=contract.NAME,
         **served_as(contract.contract(["serve"], {})),
-        args=["serve"],
-        limits=[
-            CloudLimit(
-                name="realtime",
-                max_request_bytes=contract.REALTIME_MAX_BYTES,
-                max_response_bytes=6_000_000,
-                timeout_s=60,
-            ),
-            CloudLimit(
-                name="async",
-                max_request_bytes=1_000_000_000,
-                max_response_bytes=None,
-                timeout_s=3600,
-            ),
-        ],
+        args=list(contract.DESCRIPTOR.args),
+        limits=[CloudLimit(**asdict(limit)) for limit in contract.DESCRIPTOR.limits],
     )
 
 

@@ -5,6 +5,8 @@ start. Shared public endpoints cap a request at 1.5 MB and 60 s; dedicated endpo
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from model_packages.manifest import CloudLimit
 from model_packages.spec import CloudSpec, served_as
 from scoring.server.contracts import vertex as contract
@@ -16,18 +18,5 @@ def spec() -> CloudSpec:
         contract=contract.NAME,
         # the routes infra writes into containerSpec, which Vertex passes back as AIP_*
         **served_as(contract.contract([], {"AIP_STORAGE_URI": "gs://bucket/models/"})),
-        limits=[
-            CloudLimit(
-                name="shared",
-                max_request_bytes=contract.SHARED_MAX_BYTES,
-                max_response_bytes=1_500_000,
-                timeout_s=60,
-            ),
-            CloudLimit(
-                name="dedicated",
-                max_request_bytes=10_000_000,
-                max_response_bytes=10_000_000,
-                timeout_s=3600,
-            ),
-        ],
+        limits=[CloudLimit(**asdict(limit)) for limit in contract.DESCRIPTOR.limits],
     )

@@ -4,15 +4,15 @@ Off by default (``GENAI_BATCH_WINDOW_MS=0``), because it gives up the project's 
 that the same request and seed give the same bytes: a batch changes the shape of every
 matrix product in the denoiser, hence the order in which floats are summed, so an output
 made in a batch differs in its last bits from the same request made alone (on the tiny CPU
-model by at most a few levels of 255 per pixel, see tests/server/test_batching.py; on a GPU
+model by at most a few levels of 255 per pixel, see tests/scoring/server/test_batching.py; on a GPU
 the kernels themselves are chosen per shape). Each output still starts from the noise of
 its own seeded CPU generator, so it is the same picture, not a different one.
 
 With a window set, the worker (``GpuWorker``) lets the request at the head of its line wait
 at most that long after it arrived for requests with the same :class:`BatchKey`; under load
 the line fills while the GPU is busy and no wait is added. A request alone always takes the
-unbatched path (same bytes as with batching off); so do multi-request envelopes (Vertex
-``instances``), image tasks and video.
+unbatched path (same bytes as with batching off); so do multi-request envelopes
+(``instances``), image tasks and video.
 """
 
 from __future__ import annotations

@@ -16,14 +16,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from scoring.server.contracts import CONTRACTS, Contract, ContractError, detect
+from scoring.server.contracts import CONTRACTS, DESCRIPTORS, Contract, ContractError, detect
 from scoring.server.settings import ServerSettings
 
 log = logging.getLogger("scoring.server")
 
 
 def load_scorer(contract: Contract, settings: ServerSettings, env: Mapping[str, str]):
-    """Fetch (Vertex) and verify the weights, then load the engine. Runs in a thread."""
+    """Fetch (from gs://) and verify the weights, then load the engine. Runs in a thread."""
     from scoring.engine import Engine
     from scoring.server.model import find_model_dir, read_package
     from scoring.service import Scorer
@@ -74,16 +74,22 @@ class QuietProbes(logging.Filter):
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    signs = ", ".join(f"{d.title} ({d.started_by})" for d in DESCRIPTORS)
     parser = argparse.ArgumentParser(
         prog="python -m scoring.server",
         description=(
             "Serve a packaged diffusers model under one cloud's custom-container contract, "
-            "chosen from the environment: SageMaker (argument 'serve'), Vertex AI "
-            "(AIP_HTTP_PORT, AIP_STORAGE_URI), Azure ML (AZUREML_MODEL_DIR), or "
+            f"chosen from the environment: {signs}, or "
             f"GENAI_CONTRACT={'|'.join(CONTRACTS)}. Settings: GENAI_* variables (README)."
         ),
     )
-    parser.add_argument("command", nargs="?", choices=["serve"], help="SageMaker passes 'serve'")
+    passed = {arg: d.title for d in DESCRIPTORS for arg in d.args}
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=list(passed),
+        help=", ".join(f"{title} passes {arg!r}" for arg, title in passed.items()),
+    )
     return parser.parse_args(argv)
 
 

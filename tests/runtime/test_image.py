@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from genai_endpoints.rehearsal import free_port, package_server
-from tests.server.conftest import get, post
-from tests.server.fake_gcs import FakeGcs
+from tests.scoring.server.fake_gcs import FakeGcs
+from tests.scoring.server.helpers import get, post
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 

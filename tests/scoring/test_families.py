@@ -20,7 +20,7 @@ from model_packages.staging import stage_local
 from scoring.compose import FEATHER_RADIUS
 from scoring.families import Family
 from tests.conftest import decode_output, half_mask_b64
-from tests.server.conftest import in_process_servers
+from tests.scoring.server.helpers import in_process_servers
 
 FAMILIES = ["sd", "sdxl", "sd3", "flux", "video"]
 IMAGE_FAMILIES = ["sd", "sdxl", "sd3", "flux"]

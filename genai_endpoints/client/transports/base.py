@@ -1,4 +1,4 @@
-"""What every transport shares: the answer types, our contract's envelopes, and HTTP.
+"""What every transport shares: the answer types, our contracts' envelopes, and HTTP.
 
 A transport makes ONE attempt; ``retry.py`` waits and retries, ``client.py`` falls back.
 ``check`` runs before any call and raises ``UnsupportedRequest`` for fields the backend
@@ -18,6 +18,7 @@ from typing import Any
 
 from genai_endpoints.client.errors import CallError, UnsupportedRequest, parse_retry_after
 from scoring.schema import GenerationRequest, Task
+from scoring.server.contracts import CLOUDS
 
 Progress = Callable[[str], None]
 
@@ -67,18 +68,13 @@ def plain_request(req: GenerationRequest) -> dict[str, Any]:
 
 
 def envelope(contract: str, req: GenerationRequest) -> dict[str, Any]:
-    """The body each of our contracts' own clients send (docs/architecture.md)."""
-    body = plain_request(req)
-    if contract == "sagemaker":
-        prompt = body.pop("prompt")
-        return {"inputs": prompt, "parameters": body}
-    if contract == "vertex":
-        return {"instances": [body], "parameters": {}}
-    return body
+    """The body each of our contracts' own clients send (the contract's descriptor)."""
+    return CLOUDS[contract].wrap(plain_request(req))
 
 
 def parse_contract_answer(payload: Any, where: str) -> Answer:
-    """Our server's JSON answer (Vertex: its first prediction) as an ``Answer``."""
+    """Our server's JSON answer (to an ``instances`` body: its first prediction) as an
+    ``Answer``."""
     if isinstance(payload, dict) and isinstance(payload.get("predictions"), list):
         predictions = payload["predictions"]
         if not predictions:

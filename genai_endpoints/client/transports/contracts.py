@@ -1,8 +1,7 @@
-"""Our three serving contracts over plain HTTP: a local ``genai-endpoints serve`` server.
+"""Our serving contracts over plain HTTP: a local ``genai-endpoints serve`` server.
 
-sagemaker → ``{url}/invocations`` with ``{"inputs", "parameters"}``; vertex →
-``{url}/predict`` with ``{"instances": [...], "parameters": {}}``; azureml → ``{url}/score``
-with the plain request object (docs/architecture.md).
+The target's kind names the contract; its descriptor (``scoring.server.contracts``) gives
+the predict route (``{url}`` + route) and the envelope the body is wrapped in.
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ from genai_endpoints.client.transports.base import (
     parse_contract_answer,
 )
 from scoring.schema import GenerationRequest
-
-PREDICT_ROUTE = {"sagemaker": "/invocations", "vertex": "/predict", "azureml": "/score"}
+from scoring.server.contracts import CONTRACTS
 
 
 class ContractHttp(Transport):
@@ -26,7 +24,7 @@ class ContractHttp(Transport):
     ) -> None:
         self.kind = contract
         self.contract = contract
-        self.url = url.rstrip("/") + PREDICT_ROUTE[contract]
+        self.url = url.rstrip("/") + CONTRACTS[contract].routes.predict
         self.identity = f"{contract}+http:{self.url}"
         self.model_id = model_id
         self.model_revision = model_revision

@@ -25,8 +25,10 @@ from genai_endpoints.client.transports.base import (
     parse_contract_answer,
 )
 from scoring.schema import GenerationRequest
+from scoring.server.contracts import CONTRACTS
 
-ASYNC_MAX_TIMEOUT_S = 3600  # InvocationTimeoutSeconds' maximum
+# InvocationTimeoutSeconds' maximum: the async mode's time limit
+ASYNC_MAX_TIMEOUT_S = CONTRACTS["sagemaker"].limit("async").timeout_s
 
 
 class SageMakerRealtime(Transport):

@@ -1,8 +1,11 @@
 """Each cloud's custom-container contract, read from the environment that cloud sets.
 
-Adding a cloud adds one module here and one line to ``CONTRACTS``. ``GENAI_CONTRACT``
-names a contract outright (infra always sets it); otherwise the first contract whose
-``matches`` recognises the process arguments and environment wins.
+Adding a cloud adds one module here (its ``DESCRIPTOR``) and one line to ``DESCRIPTORS``.
+``GENAI_CONTRACT`` names a contract outright (infra always sets it); otherwise the first
+contract whose ``matches`` recognises the process arguments and environment wins.
+
+``CLOUDS`` is the one table between the two vocabularies: it finds a cloud's descriptor
+by its contract name (sagemaker, vertex, azureml) or by infra's (aws, gcp, azure).
 """
 
 from __future__ import annotations
@@ -10,11 +13,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from scoring.server.contracts import azureml, sagemaker, vertex
-from scoring.server.contracts.base import Contract, ContractError
+from scoring.server.contracts.base import Contract, ContractError, Descriptor
 
-__all__ = ["CONTRACTS", "Contract", "ContractError", "detect"]
+__all__ = [
+    "CLOUDS",
+    "CONTRACTS",
+    "DESCRIPTORS",
+    "Contract",
+    "ContractError",
+    "Descriptor",
+    "detect",
+]
 
-CONTRACTS = {module.NAME: module for module in (sagemaker, vertex, azureml)}
+DESCRIPTORS: tuple[Descriptor, ...] = (
+    sagemaker.DESCRIPTOR,
+    vertex.DESCRIPTOR,
+    azureml.DESCRIPTOR,
+)
+CONTRACTS: dict[str, Descriptor] = {d.name: d for d in DESCRIPTORS}  # by contract name
+CLOUDS: dict[str, Descriptor] = {**CONTRACTS, **{d.cloud: d for d in DESCRIPTORS}}  # both ways
 
 
 def detect(argv: Sequence[str], env: Mapping[str, str]) -> Contract:
@@ -25,11 +42,11 @@ def detect(argv: Sequence[str], env: Mapping[str, str]) -> Contract:
             allowed = ", ".join(CONTRACTS)
             raise ContractError(f"GENAI_CONTRACT={name!r} is not known; allowed: {allowed}")
         return CONTRACTS[name].contract(argv, env)
-    for module in CONTRACTS.values():
-        if module.matches(argv, env):
-            return module.contract(argv, env)
+    for descriptor in DESCRIPTORS:
+        if descriptor.matches(argv, env):
+            return descriptor.contract(argv, env)
+    signs = ", ".join(f"{d.started_by} ({d.title})" for d in DESCRIPTORS)
     raise ContractError(
-        "cannot tell which cloud started this container: expected the argument 'serve' "
-        "(SageMaker), AIP_HTTP_PORT (Vertex AI), AZUREML_MODEL_DIR (Azure ML), or "
-        "GENAI_CONTRACT=sagemaker|vertex|azureml"
+        f"cannot tell which cloud started this container: expected {signs}, or "
+        f"GENAI_CONTRACT={'|'.join(CONTRACTS)}"
     )

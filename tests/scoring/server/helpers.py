@@ -1,4 +1,5 @@
-"""Servers started as a user (and each cloud) starts them, and raw HTTP to talk to them."""
+"""Helpers for the server tests: raw HTTP to talk to a server, and each contract's app
+in process."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ class AppReply:
 class InProcess:
     """One contract's ASGI app, called over HTTP semantics without a socket or a process:
     the routes, envelopes and answers of the real server, at a fraction of its start-up
-    cost (process start-up itself is tested in tests/server/test_clouds.py)."""
+    cost (process start-up itself is tested in tests/scoring/server/test_clouds.py)."""
 
     def __init__(self, cloud: str, app) -> None:
         self.cloud = cloud
@@ -84,14 +85,14 @@ class InProcess:
         import anyio
         import httpx
 
-        from genai_endpoints.rehearsal import PREDICT
+        from scoring.server.contracts import CONTRACTS
+
+        route = CONTRACTS[self.cloud].routes.predict
 
         async def call():
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-                return await client.post(
-                    PREDICT[self.cloud], json=payload, headers=headers or {}, timeout=300
-                )
+                return await client.post(route, json=payload, headers=headers or {}, timeout=300)
 
         reply = anyio.run(call)
         return AppReply(reply.status_code, reply.content)
@@ -103,21 +104,24 @@ def in_process_servers(package_dir) -> dict[str, InProcess]:
     from pathlib import Path
 
     from scoring.server.app import ModelState, build_app
-    from scoring.server.contracts import detect
+    from scoring.server.contracts import DESCRIPTORS, detect
+    from scoring.server.contracts.base import LocalRun
     from scoring.server.main import load_scorer
     from scoring.server.settings import ServerSettings
 
     package_dir = Path(package_dir)
-    model = str(package_dir / "sagemaker" / "model")
+    model = str(package_dir / DESCRIPTORS[0].name / "model")
     envs = {
-        "sagemaker": (["serve"], {"GENAI_MODEL_DIR": model}),
-        "vertex": ([""], {"AIP_HTTP_PORT": "8080", "AIP_STORAGE_URI": model}),
-        "azureml": ([""], {"AZUREML_MODEL_DIR": model}),
+        d.name: (
+            list(d.args) or [""],
+            d.local_env(LocalRun(d.port, model, d.routes.readiness, d.routes.predict)),
+        )
+        for d in DESCRIPTORS
     }
     settings = ServerSettings()
     state = ModelState()
-    first = detect(*envs["sagemaker"])
-    state.scorer = load_scorer(first, settings, envs["sagemaker"][1])
+    argv, env = next(iter(envs.values()))
+    state.scorer = load_scorer(detect(argv, env), settings, env)
     return {
         cloud: InProcess(cloud, build_app(detect(argv, env), settings, state))
         for cloud, (argv, env) in envs.items()

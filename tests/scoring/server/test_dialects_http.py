@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from genai_endpoints.rehearsal import PREDICT, package_server
-from tests.server.conftest import Raw, post
+from genai_endpoints.rehearsal import package_server
+from tests.scoring.server.helpers import Raw, post
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def server(request, image_packages, tmp_path_factory):
 
 
 def send(server, payload, headers=None) -> Raw:
-    return post(server.port, PREDICT[server.cloud], payload, headers)
+    return post(server.port, server.contract.routes.predict, payload, headers)
 
 
 def png_64(data: bytes) -> bool:

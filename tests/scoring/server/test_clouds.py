@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from genai_endpoints.rehearsal import free_port, stop_group
-from tests.server.conftest import get, post
-from tests.server.fake_gcs import FakeGcs
+from tests.scoring.server.fake_gcs import FakeGcs
+from tests.scoring.server.helpers import get, post
 
 pytestmark = pytest.mark.slow
 REQUEST = {"prompt": "a lighthouse", "num_inference_steps": 2, "seed": 5}
@@ -36,7 +36,7 @@ def runtime(env: dict[str, str], args: list[str], log: Path):
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=Path(__file__).resolve().parents[3],
         )
     try:
         yield proc

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from genai_endpoints.rehearsal import package_server
-from tests.server.conftest import get, post, raw_request, read_response
+from tests.scoring.server.helpers import get, post, raw_request, read_response
 
 pytestmark = pytest.mark.slow
 
