@@ -11,7 +11,7 @@ import pytest
 
 from infra.weights import WeightsUploadProvider
 from model_packages.upload import RemoteObject, StoreError
-from tests.infra.conftest import FIXTURE_PACKAGES, STACK_FILES, stack_result
+from tests.infra.helpers import FIXTURE_PACKAGES, STACK_FILES, stack_result
 
 MANIFEST = json.loads((FIXTURE_PACKAGES / "sagemaker" / "manifest.json").read_text())
 STACKS = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import FIXTURE_PACKAGES, run_config, stack_config
+from tests.infra.helpers import FIXTURE_PACKAGES, run_config, stack_config
 
 AZ = "genai-endpoints:azure"
 ENDPOINT = "azure-native:machinelearningservices:OnlineEndpoint"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import STACK_FILES, stack_config
 from tests.infra.gcp.fake_vertex import FakeVertex, serve
+from tests.infra.helpers import STACK_FILES, stack_config
 
 STACKS = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]
 GCP_ON = {"enabled": True, "project": "genai-test-123456", "region": "us-central1"}
@@ -100,7 +100,7 @@ def video_vertex_package(tmp_path):
     import json
     import shutil
 
-    from tests.infra.conftest import FIXTURE_PACKAGES
+    from tests.infra.helpers import FIXTURE_PACKAGES
 
     dest = tmp_path / "packages"
     shutil.copytree(FIXTURE_PACKAGES, dest)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from infra.synth import SynthError
-from tests.infra.conftest import run_config
 from tests.infra.gcp.conftest import gcp_stack_config
+from tests.infra.helpers import run_config
 
 
 def _error(gcp: dict | None = None, drop: tuple[str, ...] = (), **kw) -> str:
@@ -127,7 +127,7 @@ def test_too_little_gpu_memory(tmp_path):
     import json
     import shutil
 
-    from tests.infra.conftest import FIXTURE_PACKAGES
+    from tests.infra.helpers import FIXTURE_PACKAGES
 
     dest = tmp_path / "packages"
     shutil.copytree(FIXTURE_PACKAGES, dest)
