@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.aws.component import SageMakerEndpoint, SageMakerEndpointArgs
 from infra.aws.config import SAGEMAKER_ASYNC_TIMEOUT_S, AwsPlan
-from infra.aws.endpoint import (
-    ASYNC_FAILURE_PREFIX,
-    ASYNC_INPUT_PREFIX,
-    ASYNC_OUTPUT_PREFIX,
-    SageMakerEndpoint,
-    SageMakerEndpointArgs,
-)
+from infra.aws.storage import ASYNC_FAILURE_PREFIX, ASYNC_INPUT_PREFIX, ASYNC_OUTPUT_PREFIX
 from infra.config import StackConfig
 
 

@@ -11,7 +11,7 @@ from functools import cache
 import pytest
 import yaml
 
-from infra.aws.endpoint import STAR_RESOURCE_ACTIONS
+from infra.aws.iam import STAR_RESOURCE_ACTIONS
 from tests.infra.helpers import (
     FIXTURE_PACKAGES,
     ROOT,
