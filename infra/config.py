@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from infra.clouds import CLOUDS
 from infra.common import (  # noqa: F401 - re-exported: the config API in one place
+    CROSS_FIELD,
     LONG_TASKS,
     NAMESPACE,
     TASKS,
@@ -141,6 +142,8 @@ def _format(err: ValidationError) -> str:
             parts.append(f"unknown key {key}; allowed keys: {', '.join(allowed)}")
         elif e["type"] == "missing":
             parts.append(f"{key} is required")
+        elif e["type"] == CROSS_FIELD:
+            parts.append(e["msg"])
         else:
             msg = e["msg"].removeprefix("Value error, ")
             parts.append(f"{key}={e['input']!r}: {msg}")
