@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -34,9 +34,7 @@ from infra.common import (
 from infra.manifest import ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source, split_pinned
 from infra.serving import EngineSpeed, engine_env
-
-if TYPE_CHECKING:
-    from infra.config import StackSettings
+from infra.settings import CommonSettings, section_of
 
 SAGEMAKER_REALTIME_TIMEOUT_S = 60
 SAGEMAKER_REALTIME_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -241,9 +239,9 @@ class AwsPlan:
 
 
 def plan(
-    settings: StackSettings, stack: str, project_dir: Path, package_dir: Path | None
+    settings: CommonSettings, stack: str, project_dir: Path, package_dir: Path | None
 ) -> AwsPlan:
-    aws = settings.aws
+    aws = section_of(settings, "aws", AwsSection)
     try:
         instance = catalog.gpu_instance("sagemaker", aws.instance_type)
     except catalog.CatalogError as exc:
