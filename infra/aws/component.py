@@ -70,7 +70,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         role, role_policy = iam.execution_role(
             scope,
             account_id=account_id,
-            bucket_arn=bucket.bucket.arn,
+            bucket_arn=bucket.resource.arn,
             key_arn=key_arn,
             ecr_repo=serving.repository_arn,
             topics=[topics.success.arn, topics.error.arn] if topics else [],
@@ -84,7 +84,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             weights=weights,
         )
         config = model.endpoint_config(
-            scope, model=sagemaker_model, bucket=bucket.bucket, key_arn=key_arn, topics=topics
+            scope, model=sagemaker_model, bucket=bucket.resource, key_arn=key_arn, topics=topics
         )
         alarms = monitoring.alarms(scope)
         deployment = endpoint.endpoint(scope, config, alarms)
@@ -93,12 +93,12 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         self.image = serving.ref
         self.success_topic_arn = topics.success.arn if topics else None
         self.error_topic_arn = topics.error.arn if topics else None
-        self.bucket_name = bucket.bucket.bucket
+        self.bucket_name = bucket.resource.bucket
         self.endpoint_name = pulumi.Output.from_input(plan.endpoint_name)
         self.endpoint_arn = deployment.arn
         self.register_outputs(
             {
-                "bucket": bucket.bucket.bucket,
+                "bucket": bucket.resource.bucket,
                 "role_arn": role.arn,
                 "model_data": weights.uri,
                 "image": serving.ref,

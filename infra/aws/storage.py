@@ -42,7 +42,7 @@ def encryption_key(scope: Scope) -> pulumi.Input[str] | None:
 
 @dataclass(frozen=True)
 class Bucket:
-    bucket: s3.Bucket
+    resource: s3.Bucket
     settings: list[pulumi.Resource]  # encryption, versioning, access: done before any write
 
 
@@ -101,10 +101,10 @@ def weights(scope: Scope, store: Bucket) -> WeightsUpload:
     bucket's settings are in place (content-addressed: objects already there are skipped)."""
     plan = scope.plan
     prefix = plan.manifest.weights.key_prefix
-    model_uri = store.bucket.bucket.apply(lambda b: f"s3://{b}/{prefix}")
+    model_uri = store.resource.bucket.apply(lambda b: f"s3://{b}/{prefix}")
     return WeightsUpload(
         f"{scope.name}-weights",
-        store={"kind": "s3", "bucket": store.bucket.bucket, "region": plan.settings.region},
+        store={"kind": "s3", "bucket": store.resource.bucket, "region": plan.settings.region},
         uri=model_uri,
         manifest=plan.manifest,
         folder=str(plan.weights_dir.resolve()),
