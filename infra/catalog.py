@@ -42,10 +42,6 @@ class GpuInstance:
     accelerator: str | None = None  # Vertex: the accelerator type paired with the machine
     price_date: str = PRICE_DATE
 
-    @property
-    def total_gpu_memory_gib(self) -> float:
-        return self.gpu_memory_gib * self.gpu_count
-
 
 @dataclass(frozen=True)
 class CpuInstance:

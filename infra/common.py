@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 NAMESPACE = "genai-endpoints"
 TASKS = ("text-to-image", "image-to-image", "inpainting", "outpainting", "text-to-video")
@@ -16,6 +17,15 @@ LONG_TASKS = frozenset({"text-to-video"})
 
 class ConfigError(ValueError):
     """Bad stack config: the message names the key, the value and what is allowed."""
+
+
+CROSS_FIELD = "cross_field"  # the error type of cross_field_error
+
+
+def cross_field_error(message: str) -> PydanticCustomError:
+    """What a section's model validator raises when two of its keys disagree: ``message``
+    already names the keys, their values and what is allowed, so it is reported as written."""
+    return PydanticCustomError(CROSS_FIELD, "{message}", {"message": message})
 
 
 class Section(BaseModel):

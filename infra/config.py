@@ -29,10 +29,11 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, ValidationError, create_model
 
 from infra.clouds import CLOUDS
 from infra.common import (  # noqa: F401 - re-exported: the config API in one place
+    CROSS_FIELD,
     LONG_TASKS,
     NAMESPACE,
     TASKS,
@@ -41,8 +42,7 @@ from infra.common import (  # noqa: F401 - re-exported: the config API in one pl
     Tags,
     Task,
 )
-from infra.runtime import RuntimeSection
-from infra.serving import EngineSection
+from infra.settings import CommonSettings
 
 # keys earlier versions read, refused with what to do instead
 RETIRED_KEYS = {
@@ -53,19 +53,10 @@ RETIRED_KEYS = {
 OBJECT_KEYS = ("tags", "runtime", "engine", *CLOUDS)
 
 
-class _Common(Section):
-    package: str = Field(min_length=1)
-    task: Task
-    environment: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
-    tags: Tags
-    runtime: RuntimeSection = RuntimeSection()
-    engine: EngineSection = EngineSection()
-
-
 # one field per cloud, from the registry: a new cloud adds no line here
 StackSettings = create_model(
     "StackSettings",
-    __base__=_Common,
+    __base__=CommonSettings,
     **{name: (cloud.section, cloud.section()) for name, cloud in CLOUDS.items()},
 )
 
@@ -76,12 +67,8 @@ ALLOWED_TOP_KEYS = tuple(f.alias or n for n, f in StackSettings.model_fields.ite
 class StackConfig:
     project: str
     stack: str
-    settings: Any  # a StackSettings
+    settings: CommonSettings  # a StackSettings: these keys and one section per cloud
     plans: dict[str, Any] = field(default_factory=dict)  # cloud name → that cloud's plan
-
-    @property
-    def aws(self):
-        return self.plans.get("aws")
 
     @property
     def environment(self) -> str:
@@ -143,6 +130,8 @@ def _format(err: ValidationError) -> str:
             parts.append(f"{key} is required")
         elif isinstance(e.get("ctx", {}).get("error"), ConfigError):  # a section's own check
             parts.append(str(e["ctx"]["error"]))
+        elif e["type"] == CROSS_FIELD:
+            parts.append(e["msg"])
         else:
             msg = e["msg"].removeprefix("Value error, ")
             parts.append(f"{key}={e['input']!r}: {msg}")

@@ -87,10 +87,6 @@ class PackageManifest(_Reader):
     def limit(self, name: str) -> CloudLimit | None:
         return next((lim for lim in self.limits if lim.name == name), None)
 
-    @property
-    def size_gib(self) -> float:
-        return self.model.size_bytes / 2**30
-
 
 def manifest_path(package_dir: Path, cloud: str) -> Path:
     return package_dir / cloud / "manifest.json"

@@ -1,5 +1,8 @@
 """Read a stack's outputs (docs/pulumi.md, "Stack outputs") into typed sections the transports use.
 
+The sections are the models the stacks export with (``infra/<cloud>/outputs.py``,
+pydantic only): a key the program renames is a key this reader misses in the tests.
+
 Sources, in order: a saved ``pulumi stack output --json`` file (``outputs:``), else the
 Pulumi Automation API, else the ``pulumi stack output --json --stack X`` command. Outputs
 are read once per target and never printed (Azure keys are fetched later, not stored here).
@@ -11,73 +14,18 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from genai_endpoints.client.errors import ConfigError
+from infra.aws.outputs import AwsOutputs
+from infra.azure.outputs import AzureOutputs
+from infra.gcp.outputs import GcpOutputs
 
 SECTION = {"sagemaker": "aws", "sagemaker-async": "aws", "vertex": "gcp", "azureml": "azure"}
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    usd_per_hour_min: float | None = None
-    usd_per_hour_max: float | None = None
-    usd_per_instance_hour: float | None = None
-    model_id: str | None = None
-    model_revision: str | None = None
-
-    def instance_price(self, instances: int | None) -> tuple[float | None, str]:
-        """USD per instance-hour and how it was found (the stack exports fleet totals)."""
-        if self.usd_per_instance_hour is not None:
-            return self.usd_per_instance_hour, "stack output usd_per_instance_hour"
-        if self.usd_per_hour_max and instances:
-            return self.usd_per_hour_max / instances, "stack usd_per_hour_max / max instances"
-        if self.usd_per_hour_min:
-            return self.usd_per_hour_min, "stack usd_per_hour_min (all minimum instances)"
-        return None, "no price in the stack outputs"
-
-
-class AwsOutputs(_Section):
-    endpoint_name: str
-    region: str
-    mode: Literal["realtime", "async"] = "realtime"
-    bucket: str | None = None
-    async_input_uri: str | None = None
-    async_output_uri: str | None = None
-    async_failure_uri: str | None = None
-    instance_type: str | None = None
-    max_instances: int | None = None
-
-
-class GcpOutputs(_Section):
-    project: str
-    region: str
-    predict_url: str
-    endpoint_id: str | None = None
-    dedicated_endpoint: bool = False
-    max_replicas: int | None = None
-
-
-class AzureOutputs(_Section):
-    endpoint_name: str
-    scoring_uri: str
-    auth_mode: Literal["key", "aad_token"] = "key"
-    subscription_id: str | None = None
-    resource_group: str | None = None
-    workspace: str | None = None
-    deployments: dict[str, dict] | None = None
-
-    @property
-    def max_instances(self) -> int | None:
-        if not self.deployments:
-            return None
-        return sum(int(d.get("max_instances") or 0) for d in self.deployments.values()) or None
-
-
 SECTION_MODEL = {"aws": AwsOutputs, "gcp": GcpOutputs, "azure": AzureOutputs}
+
+__all__ = ["AwsOutputs", "AzureOutputs", "GcpOutputs", "read_outputs", "section_for"]
 
 
 def read_outputs(*, stack: str | None, outputs_file: Path | None, project_dir: Path | None) -> dict:

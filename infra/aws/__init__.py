@@ -1,5 +1,5 @@
-"""AWS: one SageMaker endpoint component (``genai-endpoints:aws:SageMakerEndpoint``)."""
+"""AWS: one SageMaker endpoint component (``genai-endpoints:aws:SageMakerEndpoint``).
 
-from infra.aws.endpoint import TYPE_TOKEN, SageMakerEndpoint, SageMakerEndpointArgs
-
-__all__ = ["TYPE_TOKEN", "SageMakerEndpoint", "SageMakerEndpointArgs"]
+The component is :class:`infra.aws.component.SageMakerEndpoint`; this package imports
+nothing itself, so its pydantic-only modules (``config``, ``outputs``) load without Pulumi.
+"""

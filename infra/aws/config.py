@@ -3,6 +3,9 @@
 AWS specifics of the config live here and nowhere else; ``infra.config`` composes the
 sections of all clouds through ``infra.clouds``.
 
+Checks across keys of the section (fleet sizes, network, rollout steps) are the section's
+model validator; checks against the task, the manifest and the catalog are ``plan``'s.
+
 Rollouts are planned here: blue/green steps are whole instances (``INSTANCE_COUNT``, checked
 against the fleet sizes autoscaling allows: a canary at most half of the smallest fleet, a
 linear step 10-50 % of any fleet), and the worst-case rollout (new fleet provisioned, every
@@ -15,18 +18,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from infra import catalog
-from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
+from infra.common import (
+    LONG_TASKS,
+    NAMESPACE,
+    CloudSection,
+    ConfigError,
+    Section,
+    cross_field_error,
+)
 from infra.manifest import ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source, split_pinned
 from infra.serving import EngineSpeed, engine_env
-
-if TYPE_CHECKING:
-    from infra.config import StackSettings
+from infra.settings import CommonSettings, section_of
 
 SAGEMAKER_REALTIME_TIMEOUT_S = 60
 SAGEMAKER_REALTIME_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -34,6 +42,7 @@ SAGEMAKER_ASYNC_TIMEOUT_S = 3600  # InvokeEndpointAsync InvocationTimeoutSeconds
 BLUE_GREEN_MAX_S = 28800  # BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: 600-28800
 LAUNCH_S = 600  # new instances to "model download starts": conservative
 SNS_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
+KEY = f"{NAMESPACE}:aws"
 
 
 def download_timeout_s(size_bytes: int) -> int:
@@ -125,6 +134,59 @@ class AwsSection(CloudSection):
             return v
         raise ValueError("allowed: 'aws-managed', 'create', or a KMS key ARN")
 
+    @model_validator(mode="after")
+    def _fits_together(self) -> AwsSection:
+        """Checks across keys of this section, once it is switched on (a section switched off
+        is kept as written and not read)."""
+        if self.enabled:
+            problem = _fleet_problem(self) or _network_problem(self.network)
+            problem = problem or _steps_problem(self)
+            if problem:
+                raise cross_field_error(problem)
+        return self
+
+
+def _fleet_problem(aws: AwsSection) -> str | None:
+    if aws.min_instances > aws.max_instances:
+        return (
+            f"{KEY}.minInstances={aws.min_instances}: must be ≤ {KEY}.maxInstances="
+            f"{aws.max_instances}"
+        )
+    return None
+
+
+def _network_problem(net: Network) -> str | None:
+    if bool(net.subnet_ids) != bool(net.security_group_ids):
+        return (
+            f"{KEY}.network: subnetIds={net.subnet_ids!r} and securityGroupIds="
+            f"{net.security_group_ids!r}; allowed: both set (private networking) or both empty"
+        )
+    return None
+
+
+def _steps_problem(aws: AwsSection) -> str | None:
+    """Blue/green steps are whole instances, checked against the fleet sizes autoscaling
+    allows: a canary at most half of the smallest fleet, a linear step 10-50 % of any."""
+    d = aws.deployment
+    lo, hi = aws.min_instances, aws.max_instances
+    n = d.step_instances
+    dkey = f"{KEY}.deployment"
+    if d.strategy == "all-at-once":
+        return None
+    if 2 * n > lo:
+        return (
+            f"{dkey}.stepInstances={n}: a {d.strategy} step may be at most half of the "
+            f"fleet and the fleet can be as small as minInstances={lo}; allowed: "
+            f"minInstances ≥ {2 * n}, or strategy 'all-at-once'"
+        )
+    if d.strategy == "linear" and 10 * n < hi:
+        return (
+            f"{dkey}.stepInstances={n}: a linear step must be at least 10 % of the fleet "
+            f"and the fleet can grow to maxInstances={hi}; allowed: stepInstances ≥ "
+            f"{-(-hi // 10)}, maxInstances ≤ {10 * n}, or strategy 'canary'"
+        )
+    return None
+
 
 @dataclass(frozen=True)
 class Rollout:
@@ -177,37 +239,25 @@ class AwsPlan:
 
 
 def plan(
-    settings: StackSettings, stack: str, project_dir: Path, package_dir: Path | None
+    settings: CommonSettings, stack: str, project_dir: Path, package_dir: Path | None
 ) -> AwsPlan:
-    aws = settings.aws
-    key = f"{NAMESPACE}:aws"
+    aws = section_of(settings, "aws", AwsSection)
     try:
         instance = catalog.gpu_instance("sagemaker", aws.instance_type)
     except catalog.CatalogError as exc:
-        raise ConfigError(f"{key}.instanceType={aws.instance_type!r}: {exc}") from None
-    if aws.min_instances > aws.max_instances:
-        raise ConfigError(
-            f"{key}.minInstances={aws.min_instances}: must be ≤ {key}.maxInstances="
-            f"{aws.max_instances}"
-        )
+        raise ConfigError(f"{KEY}.instanceType={aws.instance_type!r}: {exc}") from None
     mode = aws.mode or ("async" if settings.task in LONG_TASKS else "realtime")
     if mode == "realtime" and settings.task in LONG_TASKS:
         raise ConfigError(
-            f"{key}.mode='realtime': task {settings.task!r} cannot finish within SageMaker "
+            f"{KEY}.mode='realtime': task {settings.task!r} cannot finish within SageMaker "
             f"real-time limits ({SAGEMAKER_REALTIME_TIMEOUT_S} s, "
             f"{SAGEMAKER_REALTIME_PAYLOAD_BYTES // 2**20} MB); allowed: 'async' "
             "(or leave mode unset)"
         )
     if mode == "realtime" and aws.min_instances < 1:
         raise ConfigError(
-            f"{key}.minInstances=0: a real-time endpoint cannot scale to zero; "
-            f"allowed: ≥ 1, or {key}.mode='async'"
-        )
-    net = aws.network
-    if bool(net.subnet_ids) != bool(net.security_group_ids):
-        raise ConfigError(
-            f"{key}.network: subnetIds={net.subnet_ids!r} and securityGroupIds="
-            f"{net.security_group_ids!r}; allowed: both set (private networking) or both empty"
+            f"{KEY}.minInstances=0: a real-time endpoint cannot scale to zero; "
+            f"allowed: ≥ 1, or {KEY}.mode='async'"
         )
     pkg = package_dir or (project_dir / settings.package)
     try:
@@ -222,7 +272,7 @@ def plan(
     try:
         catalog.check_fits(instance, manifest.model.size_bytes)
     except catalog.CatalogError as exc:
-        raise ConfigError(f"{key}.instanceType={aws.instance_type!r}: {exc}") from None
+        raise ConfigError(f"{KEY}.instanceType={aws.instance_type!r}: {exc}") from None
     engine = engine_env(settings.engine, manifest)
     image = image_source(settings.runtime, "aws", manifest, project_dir)
     if image.pinned:
@@ -244,7 +294,7 @@ def plan(
         endpoint_name=name,
         timeout_s=timeout,
         initial_instances=max(aws.min_instances, 1),
-        rollout=_rollout(aws, manifest.model.size_bytes, key),
+        rollout=_rollout(aws, manifest.model.size_bytes),
         engine_env=engine,
     )
 
@@ -263,25 +313,11 @@ def _check_ecr(image: str, region: str, runtime) -> None:
         )
 
 
-def _rollout(aws: AwsSection, size_bytes: int, key: str) -> Rollout:
-    """Check the blue/green steps against the fleet sizes and SageMaker's limit."""
+def _rollout(aws: AwsSection, size_bytes: int) -> Rollout:
+    """The worst-case rollout of the (already checked) blue/green steps, checked against
+    SageMaker's limit on one update."""
     d = aws.deployment
-    lo, hi = aws.min_instances, aws.max_instances
-    n = d.step_instances
-    dkey = f"{key}.deployment"
-    if d.strategy != "all-at-once":
-        if 2 * n > lo:
-            raise ConfigError(
-                f"{dkey}.stepInstances={n}: a {d.strategy} step may be at most half of the "
-                f"fleet and the fleet can be as small as minInstances={lo}; allowed: "
-                f"minInstances ≥ {2 * n}, or strategy 'all-at-once'"
-            )
-        if d.strategy == "linear" and 10 * n < hi:
-            raise ConfigError(
-                f"{dkey}.stepInstances={n}: a linear step must be at least 10 % of the fleet "
-                f"and the fleet can grow to maxInstances={hi}; allowed: stepInstances ≥ "
-                f"{-(-hi // 10)}, maxInstances ≤ {10 * n}, or strategy 'canary'"
-            )
+    hi, n = aws.max_instances, d.step_instances
     steps = {"all-at-once": 1, "canary": 2, "linear": -(-hi // n)}[d.strategy]
     rollout = Rollout(
         provision_s=LAUNCH_S + download_timeout_s(size_bytes) + startup_timeout_s(size_bytes),
@@ -291,7 +327,7 @@ def _rollout(aws: AwsSection, size_bytes: int, key: str) -> Rollout:
     )
     if rollout.worst_s + 600 > BLUE_GREEN_MAX_S:
         raise ConfigError(
-            f"{dkey}: the worst-case rollout takes ≈{rollout.worst_s} s (new fleet "
+            f"{KEY}.deployment: the worst-case rollout takes ≈{rollout.worst_s} s (new fleet "
             f"{rollout.provision_s} s, {steps} step(s) × waitSeconds={d.wait_seconds}, "
             f"terminationWaitSeconds={d.termination_wait_seconds}); SageMaker stops a "
             f"blue/green update after {BLUE_GREEN_MAX_S} s; allowed: a smaller waitSeconds "

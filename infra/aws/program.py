@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.aws.component import SageMakerEndpoint, SageMakerEndpointArgs
 from infra.aws.config import SAGEMAKER_ASYNC_TIMEOUT_S, AwsPlan
-from infra.aws.endpoint import (
-    ASYNC_FAILURE_PREFIX,
-    ASYNC_INPUT_PREFIX,
-    ASYNC_OUTPUT_PREFIX,
-    SageMakerEndpoint,
-    SageMakerEndpointArgs,
-)
+from infra.aws.outputs import AwsOutputs
+from infra.aws.storage import ASYNC_FAILURE_PREFIX, ASYNC_INPUT_PREFIX, ASYNC_OUTPUT_PREFIX
 from infra.config import StackConfig
 
 
@@ -34,7 +30,8 @@ def invoke_command(plan: AwsPlan, bucket: str) -> str:
 
 
 def deploy(cfg: StackConfig, plan: AwsPlan) -> None:
-    """Create the SageMaker component and export the ``aws`` stack output."""
+    """Create the SageMaker component and export the ``aws`` stack output (its keys:
+    :class:`infra.aws.outputs.AwsOutputs`)."""
     component = SageMakerEndpoint(
         "sagemaker",
         SageMakerEndpointArgs(plan=plan, task=cfg.settings.task, tags=cfg.tags()),
@@ -69,4 +66,4 @@ def deploy(cfg: StackConfig, plan: AwsPlan) -> None:
             success_topic_arn=component.success_topic_arn,
             error_topic_arn=component.error_topic_arn,
         )
-    pulumi.export("aws", out)
+    pulumi.export("aws", AwsOutputs.export(**out))

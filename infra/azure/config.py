@@ -33,7 +33,7 @@ from infra.runtime import ImageSource, image_source
 from infra.serving import EngineSpeed, engine_env
 
 if TYPE_CHECKING:
-    from infra.config import StackSettings
+    from infra.settings import CommonSettings as StackSettings
 
 CLOUD = "azureml"  # the package folder and catalog section
 MAX_DEPLOYMENTS = 20  # per endpoint

@@ -22,7 +22,7 @@ from infra.runtime import ImageSource, image_source
 from infra.serving import EngineSpeed, engine_env
 
 if TYPE_CHECKING:
-    from infra.config import StackSettings
+    from infra.settings import CommonSettings as StackSettings
 
 KEY = f"{NAMESPACE}:gcp"
 CLOUD = "vertex"  # the package folder and catalog table this section reads

@@ -9,10 +9,12 @@ import pulumi
 from infra.config import StackConfig
 from infra.gcp.config import GcpPlan
 from infra.gcp.endpoint import VertexEndpoint, VertexEndpointArgs, artifact_uri
+from infra.gcp.outputs import GcpOutputs
 
 
 def deploy(cfg: StackConfig, plan: GcpPlan) -> None:
-    """Create the Vertex AI component and export the ``gcp`` stack output."""
+    """Create the Vertex AI component and export the ``gcp`` stack output (its keys:
+    :class:`infra.gcp.outputs.GcpOutputs`)."""
     component = VertexEndpoint(
         "vertex", VertexEndpointArgs(plan=plan, task=cfg.settings.task, tags=cfg.tags())
     )
@@ -27,33 +29,33 @@ def deploy(cfg: StackConfig, plan: GcpPlan) -> None:
     )
     pulumi.export(
         "gcp",
-        {
-            "project": plan.project,
-            "region": s.region,
-            "endpoint_name": component.endpoint_name,
-            "endpoint_id": plan.endpoint_id,
-            "predict_url": component.predict_url,
-            "deployed_model_id": component.deployed_model_id,
-            "dedicated_endpoint": plan.dedicated,
-            "max_request_bytes": plan.limit.max_request_bytes,
-            "timeout_s": plan.limit.timeout_s,
-            "machine_type": inst.name,
-            "accelerator": f"{plan.accelerator_count} x {plan.accelerator_type}",
-            "min_replicas": s.min_replicas,
-            "max_replicas": s.max_replicas,
-            "bucket": component.bucket_name,
-            "artifact_uri": artifact_uri(plan),
-            "image": component.image,
-            "model_id": plan.manifest.model.id,
-            "model_revision": plan.manifest.model.revision,
-            "inference_timeout_s": plan.inference_timeout_s,
-            "service_account": component.service_account_email,
-            "invoke": invoke,
-            "usd_per_hour_min": plan.cost_min,
-            "usd_per_hour_max": plan.cost_max,
-            "price_note": (
+        GcpOutputs.export(
+            project=plan.project,
+            region=s.region,
+            endpoint_name=component.endpoint_name,
+            endpoint_id=plan.endpoint_id,
+            predict_url=component.predict_url,
+            deployed_model_id=component.deployed_model_id,
+            dedicated_endpoint=plan.dedicated,
+            max_request_bytes=plan.limit.max_request_bytes,
+            timeout_s=plan.limit.timeout_s,
+            machine_type=inst.name,
+            accelerator=f"{plan.accelerator_count} x {plan.accelerator_type}",
+            min_replicas=s.min_replicas,
+            max_replicas=s.max_replicas,
+            bucket=component.bucket_name,
+            artifact_uri=artifact_uri(plan),
+            image=component.image,
+            model_id=plan.manifest.model.id,
+            model_revision=plan.manifest.model.revision,
+            inference_timeout_s=plan.inference_timeout_s,
+            service_account=component.service_account_email,
+            invoke=invoke,
+            usd_per_hour_min=plan.cost_min,
+            usd_per_hour_max=plan.cost_max,
+            price_note=(
                 f"on-demand list price, {inst.region}, {inst.price_date}; estimate"
                 + ("; spot VMs cost less but may be preempted" if s.spot else "")
             ),
-        },
+        ),
     )

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from infra.synth import SynthError
-from tests.infra.conftest import (
+from tests.infra.helpers import (
     FIXTURE_PACKAGES,
     FIXTURE_PROJECT,
     ROOT,

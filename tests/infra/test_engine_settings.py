@@ -11,7 +11,7 @@ import pytest
 
 from infra.serving import SAFETY_POLICIES, SCHEDULERS
 from infra.synth import SynthError
-from tests.infra.conftest import FIXTURE_PACKAGES, edit_manifest, run_config, stack_config
+from tests.infra.helpers import FIXTURE_PACKAGES, edit_manifest, run_config, stack_config
 
 ENGINE = "genai-endpoints:engine"
 MODEL = "aws:sagemaker/model:Model"

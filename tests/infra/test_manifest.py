@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from infra.manifest import ManifestError, load_manifest
-from tests.infra.conftest import FIXTURE_PACKAGES, edit_manifest
+from tests.infra.helpers import FIXTURE_PACKAGES, edit_manifest
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infra.runtime import check_pinned
-from tests.infra.conftest import STACK_FILES, run_config, stack_config, stack_result
+from tests.infra.helpers import STACK_FILES, run_config, stack_config, stack_result
 
 IMAGE = "docker-build:index:Image"
 PINNED = re.compile(r"^[a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")

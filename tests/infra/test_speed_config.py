@@ -12,7 +12,7 @@ import pytest
 from infra import catalog
 from infra.serving import EngineSpeed
 from infra.synth import SynthError
-from tests.infra.conftest import run_config, stack_config
+from tests.infra.helpers import run_config, stack_config
 
 SPEED = {
     "compile": True,

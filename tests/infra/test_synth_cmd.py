@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from genai_endpoints.synth_cmd import synth
-from tests.infra.conftest import FIXTURE_PACKAGES, FIXTURE_PROJECT, ROOT, stack_config
+from tests.infra.helpers import FIXTURE_PACKAGES, FIXTURE_PROJECT, ROOT, stack_config
 
 app = typer.Typer(pretty_exceptions_enable=False)
 app.command("synth")(synth)

@@ -18,7 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from genai_endpoints.synth_cmd import synth
-from tests.infra.conftest import FIXTURE_PACKAGES, FIXTURE_PROJECT, ROOT
+from tests.infra.helpers import FIXTURE_PACKAGES, FIXTURE_PROJECT, ROOT
 
 SNAPSHOTS = Path(__file__).resolve().parent / "fixtures" / "synth"
 STACKS = ("dev", "staging", "prod")

@@ -11,7 +11,7 @@ import pytest
 
 from infra.weights import WeightsUploadProvider
 from model_packages.upload import RemoteObject, StoreError
-from tests.infra.conftest import FIXTURE_PACKAGES, STACK_FILES, stack_result
+from tests.infra.helpers import FIXTURE_PACKAGES, STACK_FILES, stack_result
 
 MANIFEST = json.loads((FIXTURE_PACKAGES / "sagemaker" / "manifest.json").read_text())
 STACKS = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]
@@ -183,7 +183,7 @@ def test_serialized_provider_uploads_without_the_project(tmp_path):
     cannot be imported: the progress reporter travels with it."""
     from pulumi.dynamic.dynamic import serialize_provider
 
-    from tests.infra.conftest import run_unpickled
+    from tests.infra.helpers import run_unpickled
 
     blob = serialize_provider(WeightsUploadProvider(retry_s=0, poll_s=0))
     checks = (

@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from infra.aws.rollout import SageMakerEndpointProvider
-from tests.infra.conftest import run_unpickled
+from tests.infra.helpers import run_unpickled
 
 
 class NotFound(Exception):

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.infra.conftest import FIXTURE_PACKAGES, run_config, stack_config
+from tests.infra.helpers import FIXTURE_PACKAGES, run_config, stack_config
 
 AZ = "genai-endpoints:azure"
 ENDPOINT = "azure-native:machinelearningservices:OnlineEndpoint"

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from infra.azure.config import AzureSection
 from infra.synth import SynthError
 from tests.infra.azure.helpers import azure_only, azure_package
-from tests.infra.conftest import run_config
+from tests.infra.helpers import run_config
 
 UAI_PREFIX = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/r/providers/"
 

@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from tests.infra.conftest import ROOT, can_build_or_has_image, live_runtime
+from tests.infra.helpers import ROOT, can_build_or_has_image, live_runtime
 
 
 def _azure_credentials() -> bool:

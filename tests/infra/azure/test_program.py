@@ -22,7 +22,7 @@ from tests.infra.azure.helpers import (
     azure_only,
     run_with_graph,
 )
-from tests.infra.conftest import (
+from tests.infra.helpers import (
     FIXTURE_PACKAGES,
     STACK_FILES,
     run_config,

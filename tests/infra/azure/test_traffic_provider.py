@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from infra.azure.traffic import API_VERSION, TrafficProvider
-from tests.infra.conftest import run_unpickled
+from tests.infra.helpers import run_unpickled
 
 EP = (
     "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/"

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.infra.conftest import FIXTURE_PACKAGES, STACK_FILES, stack_config
+from tests.infra.helpers import FIXTURE_PACKAGES, STACK_FILES, stack_config
 from tests.infra.gcp.fake_vertex import FakeVertex
 
 STACKS = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]

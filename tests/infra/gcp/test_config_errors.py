@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from infra.gcp.config import GcpSection
 from infra.synth import SynthError
-from tests.infra.conftest import run_config
+from tests.infra.helpers import run_config
 from tests.infra.gcp.helpers import gcp_stack_config
 
 
@@ -129,7 +129,7 @@ def test_too_little_gpu_memory(tmp_path):
     import json
     import shutil
 
-    from tests.infra.conftest import FIXTURE_PACKAGES
+    from tests.infra.helpers import FIXTURE_PACKAGES
 
     dest = tmp_path / "packages"
     shutil.copytree(FIXTURE_PACKAGES, dest)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import can_build_or_has_image, live_runtime
+from tests.infra.helpers import can_build_or_has_image, live_runtime
 
 ROOT = Path(__file__).resolve().parents[3]
 

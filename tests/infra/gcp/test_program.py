@@ -9,7 +9,7 @@ from functools import cache
 
 import pytest
 
-from tests.infra.conftest import ROOT, run_config
+from tests.infra.helpers import ROOT, run_config
 from tests.infra.gcp.helpers import STACKS, gcp_stack_config
 
 BUCKET = "gcp:storage/bucket:Bucket"

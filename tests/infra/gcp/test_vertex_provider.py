@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from infra.gcp.vertex_provider import VertexDeploymentProvider
-from tests.infra.conftest import run_unpickled
+from tests.infra.helpers import run_unpickled
 from tests.infra.gcp.fake_vertex import TOKEN
 from tests.infra.gcp.helpers import props
 

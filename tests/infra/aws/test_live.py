@@ -4,7 +4,7 @@ Needs AWS credentials, the Pulumi CLI on PATH, a built package for the tiny mode
 (``GENAI_LIVE_PACKAGE``: folder holding ``sagemaker/manifest.json``), and Docker with BuildKit
 (the image is built and pushed to ECR) or ``GENAI_LIVE_RUNTIME_AWS`` (an ECR image pinned by
 digest). The weights are uploaded by `pulumi up` itself. Costs a few GPU-minutes.
-Run: ``pytest -m live tests/infra/test_live.py``.
+Run: ``pytest -m live tests/infra/aws/test_live.py``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import can_build_or_has_image, live_runtime
+from tests.infra.helpers import can_build_or_has_image, live_runtime
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _aws_credentials() -> bool:

@@ -11,8 +11,8 @@ from functools import cache
 import pytest
 import yaml
 
-from infra.aws.endpoint import STAR_RESOURCE_ACTIONS
-from tests.infra.conftest import (
+from infra.aws.iam import STAR_RESOURCE_ACTIONS
+from tests.infra.helpers import (
     FIXTURE_PACKAGES,
     ROOT,
     STACK_FILES,
@@ -178,7 +178,7 @@ def test_container_environment_follows_the_runtime_contract(stack):
 
 
 def test_a_package_cannot_stretch_the_real_time_timeout(tmp_path):
-    from tests.infra.conftest import edit_manifest, make_package
+    from tests.infra.helpers import edit_manifest, make_package
 
     pkg = make_package(tmp_path)
     edit_manifest(

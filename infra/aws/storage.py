@@ -1,0 +1,132 @@
+"""The stack's key, its bucket (SSE-KMS, versioned, private, TLS-only) and the weights in it.
+
+The bucket holds the weights under the manifest's content-addressed prefix
+(``models/<digest>/``) and, for async endpoints and data capture, the prefixes below.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws.kms as kms
+import pulumi_aws.s3 as s3
+
+from infra.aws.scope import Scope
+from infra.weights import WeightsUpload
+
+ASYNC_INPUT_PREFIX = "async/inputs/"
+ASYNC_OUTPUT_PREFIX = "async/outputs/"
+ASYNC_FAILURE_PREFIX = "async/failures/"
+DATA_CAPTURE_PREFIX = "data-capture/"
+
+
+def encryption_key(scope: Scope) -> pulumi.Input[str] | None:
+    """The key for artifacts, image and topics: created, AWS-managed (None), or given."""
+    cfg, plan = scope.plan.settings, scope.plan
+    if cfg.kms_key == "create":
+        key = kms.Key(
+            f"{scope.name}-key",
+            description=f"genai-endpoints {plan.endpoint_name}: artifacts, image, topics",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=scope.tags,
+            opts=scope.child(),
+        )
+        return key.arn
+    if cfg.kms_key == "aws-managed":
+        return None
+    return cfg.kms_key
+
+
+@dataclass(frozen=True)
+class Bucket:
+    resource: s3.Bucket
+    settings: list[pulumi.Resource]  # encryption, versioning, access: done before any write
+
+
+def bucket(scope: Scope, key_arn: pulumi.Input[str] | None) -> Bucket:
+    """The bucket, encrypted with ``key_arn`` (or S3's AWS-managed key), versioned,
+    closed to the public and to plain HTTP."""
+    name, cfg = scope.name, scope.plan.settings
+    bucket = s3.Bucket(
+        f"{name}-bucket",
+        bucket=cfg.bucket_name,
+        force_destroy=cfg.force_destroy,
+        tags=scope.tags,
+        opts=scope.child(),
+    )
+    sse = s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-bucket-sse",
+        bucket=bucket.id,
+        rules=[
+            s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=(
+                    s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms", kms_master_key_id=key_arn
+                    )
+                ),
+                bucket_key_enabled=True,
+            )
+        ],
+        opts=scope.child(),
+    )
+    versioning = s3.BucketVersioning(
+        f"{name}-bucket-versioning",
+        bucket=bucket.id,
+        versioning_configuration=s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+        opts=scope.child(),
+    )
+    public_block = s3.BucketPublicAccessBlock(
+        f"{name}-bucket-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=scope.child(),
+    )
+    tls_only = s3.BucketPolicy(
+        f"{name}-bucket-tls-only",
+        bucket=bucket.id,
+        policy=bucket.arn.apply(_tls_only_policy),
+        opts=scope.child(depends_on=[public_block]),
+    )
+    return Bucket(bucket, [sse, versioning, public_block, tls_only])
+
+
+def weights(scope: Scope, store: Bucket) -> WeightsUpload:
+    """The package's weights uploaded to ``s3://<bucket>/<weights.key_prefix>`` once the
+    bucket's settings are in place (content-addressed: objects already there are skipped)."""
+    plan = scope.plan
+    prefix = plan.manifest.weights.key_prefix
+    model_uri = store.resource.bucket.apply(lambda b: f"s3://{b}/{prefix}")
+    return WeightsUpload(
+        f"{scope.name}-weights",
+        store={"kind": "s3", "bucket": store.resource.bucket, "region": plan.settings.region},
+        uri=model_uri,
+        manifest=plan.manifest,
+        folder=str(plan.weights_dir.resolve()),
+        project_dir=str(plan.project_dir.resolve()),
+        opts=scope.own(depends_on=store.settings),
+    )
+
+
+def _tls_only_policy(bucket_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        },
+        sort_keys=True,
+    )
