@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.infra.helpers import FIXTURE_PACKAGES, STACK_FILES, stack_config
 from tests.infra.gcp.fake_vertex import FakeVertex
+from tests.infra.helpers import FIXTURE_PACKAGES, STACK_FILES, stack_config
 
 STACKS = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]
 GCP_ON = {"enabled": True, "project": "genai-test-123456", "region": "us-central1"}

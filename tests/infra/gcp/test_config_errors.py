@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from infra.gcp.config import GcpSection
 from infra.synth import SynthError
-from tests.infra.helpers import run_config
 from tests.infra.gcp.helpers import gcp_stack_config
+from tests.infra.helpers import run_config
 
 
 def _error(gcp: dict | None = None, drop: tuple[str, ...] = (), **kw) -> str:

@@ -9,8 +9,8 @@ from functools import cache
 
 import pytest
 
-from tests.infra.helpers import ROOT, run_config
 from tests.infra.gcp.helpers import STACKS, gcp_stack_config
+from tests.infra.helpers import ROOT, run_config
 
 BUCKET = "gcp:storage/bucket:Bucket"
 UPLOAD = "pulumi-python:dynamic/weights:Upload"

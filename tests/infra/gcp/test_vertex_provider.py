@@ -8,9 +8,9 @@ import base64
 import pytest
 
 from infra.gcp.vertex_provider import VertexDeploymentProvider
-from tests.infra.helpers import run_unpickled
 from tests.infra.gcp.fake_vertex import TOKEN
 from tests.infra.gcp.helpers import props
+from tests.infra.helpers import run_unpickled
 
 P = VertexDeploymentProvider()
 
