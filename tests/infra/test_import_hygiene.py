@@ -12,7 +12,7 @@ INFRA = Path(__file__).resolve().parents[2] / "infra"
 
 def test_program_import_path_pulls_in_no_ml_stack():
     code = (
-        "import sys, infra.__main__, infra.synth, infra.aws, genai_endpoints.synth_cmd; "
+        "import sys, infra.__main__, infra.synth, infra.aws, genai_endpoints.commands.synth; "
         "bad = [m for m in ('torch', 'diffusers', 'transformers', 'model_packages', 'scoring',"
         " 'boto3', 'pulumi_gcp', 'pulumi_azure_native', 'pulumi_docker_build')"
         " if m in sys.modules]; "

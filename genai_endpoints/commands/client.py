@@ -1,6 +1,6 @@
 """``genai-endpoints invoke | compare | select``: the client's commands.
 
-Registered in ``cli.py``'s ``_register_cloud_commands``. The client and every cloud SDK are
+Registered in ``genai_endpoints/cli.py``. The client and every cloud SDK are
 imported inside the commands, so ``--help`` stays fast. Progress goes to stderr (rich);
 ``--json`` prints one JSON document on stdout; a failure is one line and a non-zero exit.
 """
@@ -11,13 +11,13 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from genai_endpoints import options as opts
-from genai_endpoints.consoles import err, out
+from genai_endpoints.commands import options as opts
+from genai_endpoints.commands.consoles import err, fail, out
 
 
 class PriorityChoice(StrEnum):
@@ -32,11 +32,6 @@ def _unexpected(exc: Exception) -> str:
 
     text = " ".join(str(exc).split())
     return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 TargetsOpt = Annotated[
@@ -75,7 +70,7 @@ def _check(request: dict) -> None:
     try:
         parse_request(request)
     except ScoringError as exc:
-        _fail(opts.as_options(exc.message))
+        fail(opts.as_options(exc.message))
 
 
 def _output_format(path: Path) -> str:
@@ -85,7 +80,7 @@ def _output_format(path: Path) -> str:
     try:
         return OutputFormat.from_suffix(path.suffix).value
     except ScoringError as exc:
-        _fail(exc.message.replace("unknown output extension", "--out: extension"))
+        fail(exc.message.replace("unknown output extension", "--out: extension"))
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -154,9 +149,9 @@ def invoke(
                 progress=lambda msg: st.update(escape(msg)),
             )
     except ClientError as exc:
-        _fail(exc.message, 1)
+        fail(exc.message, 1)
     except Exception as exc:  # an SDK's own failure: still one line, never a credential
-        _fail(_unexpected(exc), 1)
+        fail(_unexpected(exc), 1)
     paths = [str(p) for p in opts.output_paths(out_file, len(result.outputs))]
     for path, output in zip(paths, result.outputs, strict=True):
         _write(Path(path), output.data)
@@ -198,10 +193,10 @@ def _read_prompts(prompts_file: Path) -> list[str]:
     try:
         lines = prompts_file.read_text().splitlines()
     except OSError as exc:
-        _fail(f"--prompts: cannot read {prompts_file}: {exc.strerror}")
+        fail(f"--prompts: cannot read {prompts_file}: {exc.strerror}")
     prompts = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not prompts:
-        _fail(f"--prompts: {prompts_file} has no prompts (one per line; # starts a comment)")
+        fail(f"--prompts: {prompts_file} has no prompts (one per line; # starts a comment)")
     return prompts
 
 
@@ -247,7 +242,7 @@ def compare(
     from genai_endpoints.client.report import write_report
 
     if (prompt is None) == (prompts_file is None):
-        _fail("give --prompt (repeatable) or --prompts FILE, not both and not neither")
+        fail("give --prompt (repeatable) or --prompts FILE, not both and not neither")
     prompts = list(prompt) if prompt else _read_prompts(prompts_file)
     request = opts.request_from(
         None, negative_prompt=negative_prompt, width=width, height=height, steps=steps,
@@ -280,9 +275,9 @@ def compare(
                 )  # fmt: skip
             html_path, json_path = write_report(result, out_dir)
     except ClientError as exc:
-        _fail(exc.message, 1)
+        fail(exc.message, 1)
     except Exception as exc:  # an SDK's own failure: still one line, never a credential
-        _fail(_unexpected(exc), 1)
+        fail(_unexpected(exc), 1)
     failed = sum(t.errors for t in result.targets)
     if json_out:
         from genai_endpoints.client.report import as_json
@@ -339,9 +334,9 @@ def select(
         with _client(targets, None, True, history) as client:
             ranked = client.select(priority.value, task.value if task else None)
     except ClientError as exc:
-        _fail(exc.message, 1)
+        fail(exc.message, 1)
     except Exception as exc:  # an SDK's own failure: still one line, never a credential
-        _fail(_unexpected(exc), 1)
+        fail(_unexpected(exc), 1)
     usable = [c for c in ranked if c.unavailable is None]
     if json_out:
         doc = {
@@ -370,7 +365,7 @@ def select(
             raise typer.Exit(1)
         return
     if not usable:
-        _fail("no usable target: " + "; ".join(f"{c.name}: {c.reason}" for c in ranked), 1)
+        fail("no usable target: " + "; ".join(f"{c.name}: {c.reason}" for c in ranked), 1)
     best = usable[0]
     out.print(
         f"chosen: {best.name} ({best.kind}) by {priority.value}: {best.reason}",
