@@ -9,10 +9,11 @@ from PIL import Image
 
 from scoring.encoders import encode
 from scoring.schema import OutputFormat
+from tests.scoring.helpers import post
 
 
 def outputs(scorer, **request):
-    ans = scorer.handle(json.dumps(request).encode())
+    ans = post(scorer, json.dumps(request).encode())
     assert ans.status == 200, ans.body
     return [o["data"] for o in ans.json()["outputs"]]
 
