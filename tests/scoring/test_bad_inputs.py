@@ -10,7 +10,7 @@ import json
 import pytest
 from PIL import Image
 
-from tests.conftest import half_mask_b64, png_b64
+from tests.helpers import half_mask_b64, png_b64
 from tests.scoring.helpers import Served, post
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from scoring.compose import FEATHER_RADIUS, feathered_alpha, paste_back
-from tests.conftest import decode_output, half_mask_b64
+from tests.helpers import decode_output, half_mask_b64
 from tests.scoring.helpers import post
 
 

@@ -35,7 +35,7 @@ def test_same_bytes_after_reloading_the_model(image_scorer, tiny_image_model):
 
 
 def test_image_tasks_are_deterministic(image_scorer):
-    from tests.conftest import half_mask_b64, png_b64
+    from tests.helpers import half_mask_b64, png_b64
 
     for extra in (
         {"image": png_b64()},

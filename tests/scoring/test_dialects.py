@@ -20,7 +20,7 @@ from scoring.envelopes import Envelope, unwrap
 from scoring.errors import RequestError, ScoringError
 from scoring.service import Accept, Answer
 from scoring.settings import Limits
-from tests.conftest import half_mask_b64, png_b64
+from tests.helpers import half_mask_b64, png_b64
 from tests.scoring.helpers import post
 
 LIMITS = Limits()

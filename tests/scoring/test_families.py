@@ -19,7 +19,7 @@ from model_packages.build import build_packages
 from model_packages.staging import stage_local
 from scoring.compose import FEATHER_RADIUS
 from scoring.families import Family
-from tests.conftest import decode_output, half_mask_b64
+from tests.helpers import decode_output, half_mask_b64
 from tests.scoring.helpers import post
 from tests.server.conftest import in_process_servers
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import png_b64
+from tests.helpers import png_b64
 from tests.scoring.helpers import post
 
 

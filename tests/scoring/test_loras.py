@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from scoring.errors import ModelNotReady, RequestError
-from tests.conftest import decode_output
+from tests.helpers import decode_output
 from tests.scoring.helpers import post
 from tests.tiny_adapters import packaged, tiny_lora
 
@@ -91,7 +91,7 @@ def test_no_adapter_leaks_into_the_next_request(sd_engine, plain_engine, tiny_im
 
 @pytest.mark.slow
 def test_adapters_apply_to_derived_pipelines(sd_engine, plain_engine):
-    from tests.conftest import png_b64
+    from tests.helpers import png_b64
 
     image = {"image": png_b64(64, 64), "strength": 0.9, "width": None, "height": None}
     fields = {k: v for k, v in image.items() if v is not None}

@@ -10,7 +10,7 @@ import imageio.v3 as iio
 import pytest
 from PIL import Image
 
-from tests.conftest import decode_output, half_mask_b64, png_b64
+from tests.helpers import decode_output, half_mask_b64, png_b64
 from tests.scoring.helpers import post
 
 
