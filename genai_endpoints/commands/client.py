@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -55,6 +57,19 @@ HistoryOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+@contextmanager
+def _one_line_failures() -> Iterator[None]:
+    """A client's or an SDK's failure as one line and exit 1, never with a credential."""
+    from genai_endpoints.client import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        fail(exc.message, 1)
+    except Exception as exc:  # an SDK's own failure: still one line, never a credential
+        fail(_unexpected(exc), 1)
 
 
 def _client(targets: Path, cache: str | None, no_cache: bool, history: Path | None):
@@ -128,8 +143,6 @@ def invoke(
     429, 5xx or a timeout. Seeded requests are cached; --json prints the target, latency,
     cache hit or miss, seed and output paths.
     """
-    from genai_endpoints.client import ClientError
-
     request = opts.request_from(
         prompt, task=task, negative_prompt=negative_prompt, width=width, height=height,
         steps=steps, guidance=guidance, seed=seed, num_outputs=num_outputs, image=image,
@@ -137,24 +150,26 @@ def invoke(
         output_format=_output_format(out_file),
     )  # fmt: skip
     _check(request)
-    try:
-        with (
-            _client(targets, cache, no_cache, history) as client,
-            err.status(f"calling {target or f'the best target by {priority.value}'}") as st,
-        ):
-            result = client.generate(
-                request,
-                target=target,
-                priority=priority.value,
-                progress=lambda msg: st.update(escape(msg)),
-            )
-    except ClientError as exc:
-        fail(exc.message, 1)
-    except Exception as exc:  # an SDK's own failure: still one line, never a credential
-        fail(_unexpected(exc), 1)
+    with (
+        _one_line_failures(),
+        _client(targets, cache, no_cache, history) as client,
+        err.status(f"calling {target or f'the best target by {priority.value}'}") as st,
+    ):
+        result = client.generate(
+            request,
+            target=target,
+            priority=priority.value,
+            progress=lambda msg: st.update(escape(msg)),
+        )
     paths = [str(p) for p in opts.output_paths(out_file, len(result.outputs))]
     for path, output in zip(paths, result.outputs, strict=True):
         _write(Path(path), output.data)
+    _print_invoked(result, paths, json_out)
+
+
+def _print_invoked(result, paths: list[str], json_out: bool) -> None:
+    """What invoke did: the target, latency, cache, seed and files (one JSON document with
+    --json, else one line; fallbacks on stderr)."""
     summary = {
         "target": result.target,
         "kind": result.kind,
@@ -235,10 +250,6 @@ def compare(
     latency p50/p95 of live calls, $/image and errors. Exits 1 if any call failed (the
     report is still written).
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from genai_endpoints.client import ClientError
-    from genai_endpoints.client.compare import run_compare
     from genai_endpoints.client.report import write_report
 
     if (prompt is None) == (prompts_file is None):
@@ -250,67 +261,73 @@ def compare(
     )  # fmt: skip
     for p in prompts:
         _check({**request, "prompt": p})
-    try:
-        with _client(targets, cache, no_cache, history) as client:
-            names = list(target) if target else [t.name for t in client.targets.targets]
-            for name in names:
-                client.targets.get(name)
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total} calls"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-                disable=not err.is_terminal,
-            ) as bar:
-                job = bar.add_task("comparing", total=None)
-
-                def progress(done: int, total: int, what: str) -> None:
-                    bar.update(job, completed=done, total=total, description=escape(what))
-
-                result = run_compare(
-                    client, names, prompts, request, out_dir,
-                    repeat=repeat, use_cache=not no_cache, progress=progress,
-                )  # fmt: skip
-            html_path, json_path = write_report(result, out_dir)
-    except ClientError as exc:
-        fail(exc.message, 1)
-    except Exception as exc:  # an SDK's own failure: still one line, never a credential
-        fail(_unexpected(exc), 1)
-    failed = sum(t.errors for t in result.targets)
+    with _one_line_failures(), _client(targets, cache, no_cache, history) as client:
+        names = list(target) if target else [t.name for t in client.targets.targets]
+        for name in names:
+            client.targets.get(name)
+        result = _compare_with_progress(
+            client, names, prompts, request, out_dir, repeat=repeat, use_cache=not no_cache
+        )
+        html_path, json_path = write_report(result, out_dir)
     if json_out:
         from genai_endpoints.client.report import as_json
 
         doc = {"report_html": str(html_path), "report_json": str(json_path), **as_json(result)}
         out.print_json(json.dumps(doc))
     else:
-        from rich.table import Table
-
-        table = Table(
-            title=f"compare: {len(prompts)} prompt(s), seed {seed}",
-            box=None,
-            padding=(0, 1),
-            pad_edge=False,
-        )
-        for col in ("target", "kind", "calls", "cached", "errors", "p50 s", "p95 s", "$/image"):
-            left = col in ("target", "kind")
-            table.add_column(col, justify="left" if left else "right", no_wrap=True)
-        for t in result.targets:
-            table.add_row(
-                t.name, t.kind, str(t.calls), str(t.cached), str(t.errors),
-                f"{t.p50_s:.3f}" if t.p50_s is not None else "–",
-                f"{t.p95_s:.3f}" if t.p95_s is not None else "–",
-                f"{t.usd_per_image:.6f}" if t.usd_per_image is not None else "–",
-            )  # fmt: skip
-        out.print(table)
-        same = ", ".join(
-            "-" if s is None else ("identical" if s else "differ") for s in result.identical
-        )
-        out.print(f"outputs per prompt: {same}", highlight=False)
+        _print_compared(result, f"compare: {len(prompts)} prompt(s), seed {seed}")
         out.print(f"wrote {html_path} and {json_path}", highlight=False)
-    if failed:
+    if any(t.errors for t in result.targets):
         raise typer.Exit(1)
+
+
+def _compare_with_progress(client, names, prompts, request, out_dir, *, repeat, use_cache):
+    """run_compare under a progress bar on stderr (on a terminal only)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from genai_endpoints.client.compare import run_compare
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} calls"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        job = bar.add_task("comparing", total=None)
+
+        def progress(done: int, total: int, what: str) -> None:
+            bar.update(job, completed=done, total=total, description=escape(what))
+
+        return run_compare(
+            client, names, prompts, request, out_dir,
+            repeat=repeat, use_cache=use_cache, progress=progress,
+        )  # fmt: skip
+
+
+def _print_compared(result, title: str) -> None:
+    """Per target: calls, cache hits, errors, latency and $/image; then, per prompt,
+    whether the outputs were byte-identical."""
+    from rich.table import Table
+
+    table = Table(title=title, box=None, padding=(0, 1), pad_edge=False)
+    for col in ("target", "kind", "calls", "cached", "errors", "p50 s", "p95 s", "$/image"):
+        left = col in ("target", "kind")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
+    for t in result.targets:
+        table.add_row(
+            t.name, t.kind, str(t.calls), str(t.cached), str(t.errors),
+            f"{t.p50_s:.3f}" if t.p50_s is not None else "–",
+            f"{t.p95_s:.3f}" if t.p95_s is not None else "–",
+            f"{t.usd_per_image:.6f}" if t.usd_per_image is not None else "–",
+        )  # fmt: skip
+    out.print(table)
+    same = ", ".join(
+        "-" if s is None else ("identical" if s else "differ") for s in result.identical
+    )
+    out.print(f"outputs per prompt: {same}", highlight=False)
 
 
 def select(
@@ -328,15 +345,8 @@ def select(
     p50 latency of recent calls; quality: the quality_score the team declares per target;
     balanced: all three relative to the best, weighted by recent errors.
     """
-    from genai_endpoints.client import ClientError
-
-    try:
-        with _client(targets, None, True, history) as client:
-            ranked = client.select(priority.value, task.value if task else None)
-    except ClientError as exc:
-        fail(exc.message, 1)
-    except Exception as exc:  # an SDK's own failure: still one line, never a credential
-        fail(_unexpected(exc), 1)
+    with _one_line_failures(), _client(targets, None, True, history) as client:
+        ranked = client.select(priority.value, task.value if task else None)
     usable = [c for c in ranked if c.unavailable is None]
     if json_out:
         doc = {
