@@ -431,9 +431,9 @@ def engine_recipe(spec: ModelSpec, folder: Path, device: str, settings: dict, ba
     """The engine as the server runs it: loaded, speed settings applied, warmed up."""
     from scoring.engine import Engine
     from scoring.server.batching import Batcher
+    from scoring.server.warmup import warm_up
     from scoring.service import Scorer
     from scoring.settings import EngineSettings
-    from scoring.speed import warm_up
 
     engine = Engine(
         EngineSettings(

@@ -1,14 +1,6 @@
-"""The command's two consoles: results on stdout, progress and errors on stderr.
+"""Moved to :mod:`genai_endpoints.commands.consoles`; kept only for ``upload_cmd.py``,
+which moves into ``genai_endpoints/commands/`` next: delete this module then."""
 
-Off a terminal (a pipe, a CI log) rich would wrap lines at 80 columns; lines are kept
-whole there instead, so a script reads one result per line.
-"""
+from genai_endpoints.commands.consoles import err, out
 
-from __future__ import annotations
-
-import os
-
-from rich.console import Console
-
-out = Console(soft_wrap=not os.isatty(1))
-err = Console(stderr=True, soft_wrap=not os.isatty(2))
+__all__ = ["err", "out"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,7 +22,6 @@ from scoring.dialects.base import mark
 from scoring.engine import Engine, Generated, Progress
 from scoring.envelopes import Envelope, Unwrapped, unwrap
 from scoring.errors import (
-    InternalError,
     NotAcceptable,
     PayloadTooLarge,
     Problem,
@@ -42,8 +40,6 @@ from scoring.schema import (
     parse_request,
     resolve,
 )
-
-log = logging.getLogger(__name__)
 
 JSON = "application/json"
 JSON_TYPES = (JSON, "text/json", "application/x-json")
@@ -160,23 +156,9 @@ class Scorer:
             "waiting": self.gate.waiting,
         }
 
-    def handle(
-        self, body: bytes, content_type: str | None = JSON, accept: str | None = None
-    ) -> Answer:
-        """Bytes in, answer out; every failure becomes its 4xx/5xx answer, never a raise."""
-        try:
-            wants = Accept(accept)
-            parsed = self.parse(body, content_type)
-            self.negotiate(parsed, wants)  # before the GPU: a 406 costs nothing
-            return self.render(self.execute(parsed), wants)
-        except ScoringError as err:
-            return Answer.of_error(err)
-        except Exception:  # a bug or a GPU fault: log it whole, answer without internals
-            log.exception("generation failed")
-            return Answer.of_error(InternalError())
-
-    # The three stages, separate so that adapters whose server splits a request into
-    # steps (SageMaker's input_fn / predict_fn / output_fn) call the same code.
+    # The stages of a request, separate so the server runs each where it belongs
+    # (scoring.server.app): parse and negotiate on its parse threads, ``run`` on the GPU
+    # thread, ``render`` off it. In-process callers (the CLI's generate) use ``execute``.
 
     def parse(
         self, body: bytes | str, content_type: str | None = JSON, dialect: str | None = None

@@ -1,4 +1,4 @@
-"""Speed settings applied to a loaded pipeline, the compile cache, and the warm-up.
+"""Speed settings applied to a loaded pipeline, and the compile cache.
 
 Each is a deployment setting (``GENAI_*``, ``scoring.settings.EngineSettings``); what each
 default rests on is in docs/performance.md. In short:
@@ -23,30 +23,25 @@ default rests on is in docs/performance.md. In short:
   are byte-identical with or without it.
 - ``warmup`` (on): generations at the served shapes before readiness turns green, so the
   first request after a scale-out pays no lazy initialisation (CUDA context, cuDNN/cuBLAS
-  handles, allocator growth, compilation).
+  handles, allocator growth, compilation). The server runs it (``scoring.server.warmup``),
+  then writes the compile cache (``save_compile_cache``).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import logging
 import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from scoring.errors import ModelNotReady
 
 log = logging.getLogger(__name__)
 
 CACHE_FOLDER = "compile-cache"  # inside the model folder: shipped in the package
-WARMUP_PROMPT = "warm-up"
 
 
 @dataclass
@@ -63,9 +58,6 @@ class SpeedReport:
     cache_saved: str | None = None
     warmup_s: float | None = None
     notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def denoiser_of(pipe):
@@ -309,52 +301,3 @@ def save_compile_cache(settings, report: SpeedReport) -> Path | None:
     report.cache_saved = str(path)
     log.info("compile cache written: %s (%d bytes)", path, len(data))
     return path
-
-
-# ------------------------------------------------------------------- warm-up
-
-
-def warm_up(scorer) -> float:
-    """Run the request path at each served shape before readiness: text-to-image (or
-    video) at each warm-up size, image-to-image once, and the output encoder. No deadline:
-    a cold compile may take minutes. A failure fails the load (never a half-ready
-    replica). Returns the seconds spent."""
-    from scoring.schema import Task
-    from scoring.service import Result
-
-    engine = scorer.engine
-    settings = engine.settings
-    report: SpeedReport | None = getattr(engine, "speed", None)
-    if not settings.warmup:
-        return 0.0
-    info = engine.info
-    shapes = settings.warmup_shapes or [(info.default_width, info.default_height)]
-    start = time.monotonic()
-    payloads: list[dict[str, Any]] = []
-    for width, height in shapes:
-        payloads.append({"prompt": WARMUP_PROMPT, "width": width, "height": height})
-    if Task.IMAGE_TO_IMAGE in info.tasks:
-        image = _gray_png(*shapes[0])
-        payloads.append({"prompt": WARMUP_PROMPT, "image": image, "strength": 1.0})
-    try:
-        for payload in payloads:
-            payload.update(num_inference_steps=settings.warmup_steps, seed=0)
-            job = scorer.validate(payload)
-            generated = engine.generate(job.req, job.kwargs)
-            scorer.to_json(Result(job.req, generated, 0.0))  # the encoder's first call too
-    except Exception as exc:
-        raise ModelNotReady(f"warm-up generation failed: {exc}") from exc
-    took = time.monotonic() - start
-    log.info("warm-up: %d generations in %.1f s", len(payloads), took)
-    if report is not None:
-        report.warmup_s = round(took, 3)
-        save_compile_cache(settings, report)
-    return took
-
-
-def _gray_png(width: int, height: int) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), (128, 128, 128)).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()

@@ -26,9 +26,9 @@ def load_scorer(contract: Contract, settings: ServerSettings, env: Mapping[str, 
     """Fetch (from gs://) and verify the weights, then load the engine. Runs in a thread."""
     from scoring.engine import Engine
     from scoring.server.model import find_model_dir, read_package
+    from scoring.server.warmup import warm_up
     from scoring.service import Scorer
     from scoring.settings import EngineSettings, Limits
-    from scoring.speed import warm_up
 
     source = contract.model_source
     verify = settings.verify_weights

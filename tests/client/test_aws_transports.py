@@ -17,7 +17,7 @@ from genai_endpoints.client.outputs import AwsOutputs
 from genai_endpoints.client.transports.bedrock import Bedrock
 from genai_endpoints.client.transports.sagemaker import SageMakerAsync, SageMakerRealtime
 from scoring.schema import GenerationRequest
-from tests.client.conftest import contract_answer, png_bytes
+from tests.client.helpers import contract_answer, png_bytes
 
 PNG = png_bytes()
 REQ = GenerationRequest(prompt="a fox", seed=7, num_inference_steps=4)

@@ -17,7 +17,7 @@ from genai_endpoints.client.errors import (
     register_secret,
 )
 from genai_endpoints.client.history import History, percentile
-from tests.client.conftest import Reply, contract_answer, make_client, png_bytes
+from tests.client.helpers import Reply, contract_answer, make_client, png_bytes
 
 PNG = png_bytes()
 OTHER = png_bytes((200, 0, 0))

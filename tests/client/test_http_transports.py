@@ -15,7 +15,7 @@ from genai_endpoints.client.transports.contracts import ContractHttp
 from genai_endpoints.client.transports.imagen import Imagen
 from genai_endpoints.client.transports.vertex import VertexEndpoint
 from scoring.schema import GenerationRequest
-from tests.client.conftest import Reply, contract_answer, png_bytes
+from tests.client.helpers import Reply, contract_answer, png_bytes
 
 PNG = png_bytes()
 REQ = GenerationRequest(prompt="a fox", seed=7, num_inference_steps=4, width=64, height=64)

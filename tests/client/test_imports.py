@@ -12,7 +12,7 @@ HEAVY = ("torch", "diffusers", "boto3", "botocore", "httpx", "google.auth", "azu
 
 
 @pytest.mark.parametrize(
-    "module", ["genai_endpoints.client", "genai_endpoints.client_cmd", "genai_endpoints.cli"]
+    "module", ["genai_endpoints.client", "genai_endpoints.commands.client", "genai_endpoints.cli"]
 )
 def test_import_loads_no_sdk(module):
     code = (

@@ -10,7 +10,7 @@ import pytest
 
 from genai_endpoints.client.compare import run_compare
 from genai_endpoints.client.report import write_report
-from tests.client.conftest import Reply, contract_answer, make_client, png_bytes
+from tests.client.helpers import Reply, contract_answer, make_client, png_bytes
 
 PNG = png_bytes()
 

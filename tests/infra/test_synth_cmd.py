@@ -10,7 +10,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from genai_endpoints.synth_cmd import synth
+from genai_endpoints.commands.synth import synth
 from tests.infra.helpers import FIXTURE_PACKAGES, FIXTURE_PROJECT, ROOT, stack_config
 
 app = typer.Typer(pretty_exceptions_enable=False)

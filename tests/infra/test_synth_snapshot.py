@@ -17,7 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from genai_endpoints.synth_cmd import synth
+from genai_endpoints.commands.synth import synth
 from tests.infra.helpers import FIXTURE_PACKAGES, FIXTURE_PROJECT, ROOT
 
 SNAPSHOTS = Path(__file__).resolve().parent / "fixtures" / "synth"

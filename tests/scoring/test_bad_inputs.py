@@ -10,7 +10,8 @@ import json
 import pytest
 from PIL import Image
 
-from tests.conftest import half_mask_b64, png_b64
+from tests.helpers import half_mask_b64, png_b64
+from tests.scoring.helpers import Served, post
 
 
 def huge_png_header_b64() -> str:
@@ -52,14 +53,14 @@ BAD = [
 @pytest.mark.parametrize(("request_", "status", "field", "words"), BAD)
 def test_bad_request_is_refused_before_the_model(spied, request_, status, field, words):
     scorer, calls = spied
-    ans = scorer.handle(json.dumps(request_).encode())
+    ans = post(scorer, json.dumps(request_).encode())
     assert ans.status == status, ans.body
     err = ans.json()["error"]
     assert err["field"] == field
     assert words.replace(">= 1", "greater than or equal to 1") in err["message"]
     assert calls == []
     # and the server keeps serving
-    ok = scorer.handle(json.dumps({"prompt": "x", "num_inference_steps": 1}).encode())
+    ok = post(scorer, json.dumps({"prompt": "x", "num_inference_steps": 1}).encode())
     assert ok.status == 200
     assert len(calls) == 1
 
@@ -75,7 +76,7 @@ def test_bad_request_is_refused_before_the_model(spied, request_, status, field,
 )
 def test_bodies_that_are_not_a_json_object(spied, body, content_type, status):
     scorer, calls = spied
-    ans = scorer.handle(body, content_type)
+    ans = post(scorer, body, content_type)
     assert ans.status == status
     assert "message" in ans.json()["error"]
     assert calls == []
@@ -84,15 +85,15 @@ def test_bodies_that_are_not_a_json_object(spied, body, content_type, status):
 def test_oversize_body_is_413(spied):
     scorer, calls = spied
     body = json.dumps({"prompt": "x" * (scorer.limits.max_request_bytes + 1)}).encode()
-    ans = scorer.handle(body)
+    ans = post(scorer, body)
     assert ans.status == 413 and calls == []
 
 
 def test_unacceptable_accept_header_is_406(spied):
     scorer, calls = spied
-    ans = scorer.handle(b'{"prompt": "x"}', accept="text/html")
+    ans = post(scorer, b'{"prompt": "x"}', accept="text/html")
     assert ans.status == 406 and "application/json" in ans.json()["error"]["message"]
-    ans = scorer.handle(b'{"prompt": "x", "num_outputs": 2}', accept="image/png")
+    ans = post(scorer, b'{"prompt": "x", "num_outputs": 2}', accept="image/png")
     assert ans.status == 406
     assert calls == []
 
@@ -100,7 +101,7 @@ def test_unacceptable_accept_header_is_406(spied):
 def test_one_bad_instance_refuses_the_batch_before_any_generation(spied):
     scorer, calls = spied
     body = {"instances": [{"prompt": "ok"}, {"prompt": "bad", "width": 3}]}
-    ans = scorer.handle(json.dumps(body).encode())
+    ans = post(scorer, json.dumps(body).encode())
     assert ans.status == 400 and "width" in ans.json()["error"]["message"]
     assert calls == []
 
@@ -110,7 +111,9 @@ def test_internal_failure_is_500_without_internals(image_scorer, monkeypatch):
         raise RuntimeError("CUDA error: secret/path/on/host")
 
     monkeypatch.setattr(image_scorer.engine, "generate", boom)
-    ans = image_scorer.handle(b'{"prompt": "x", "num_inference_steps": 1}')
+    served = Served(image_scorer)
+    ans = served.post(b'{"prompt": "x", "num_inference_steps": 1}')
     assert ans.status == 500 and "secret" not in ans.body.decode()
-    # the gate was released: the next request is not stuck behind the failed one
-    assert not image_scorer.gate.busy
+    # the GPU was released: the next request is not stuck behind the failed one
+    assert served.idle
+    served.close()

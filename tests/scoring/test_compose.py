@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from scoring.compose import FEATHER_RADIUS, feathered_alpha, paste_back
-from tests.conftest import decode_output, half_mask_b64
+from tests.helpers import decode_output, half_mask_b64
+from tests.scoring.helpers import post
 
 
 def noise(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -83,7 +84,7 @@ def test_sizes_must_match():
 
 
 def call(scorer, **request):
-    return scorer.handle(json.dumps(request).encode(), "application/json", None)
+    return post(scorer, json.dumps(request).encode(), "application/json", None)
 
 
 def test_inpainting_keeps_the_unmasked_half_exactly(image_scorer):

@@ -9,10 +9,11 @@ from PIL import Image
 
 from scoring.encoders import encode
 from scoring.schema import OutputFormat
+from tests.scoring.helpers import post
 
 
 def outputs(scorer, **request):
-    ans = scorer.handle(json.dumps(request).encode())
+    ans = post(scorer, json.dumps(request).encode())
     assert ans.status == 200, ans.body
     return [o["data"] for o in ans.json()["outputs"]]
 
@@ -34,7 +35,7 @@ def test_same_bytes_after_reloading_the_model(image_scorer, tiny_image_model):
 
 
 def test_image_tasks_are_deterministic(image_scorer):
-    from tests.conftest import half_mask_b64, png_b64
+    from tests.helpers import half_mask_b64, png_b64
 
     for extra in (
         {"image": png_b64()},

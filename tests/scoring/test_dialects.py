@@ -20,7 +20,8 @@ from scoring.envelopes import Envelope, unwrap
 from scoring.errors import RequestError, ScoringError
 from scoring.service import Accept, Answer
 from scoring.settings import Limits
-from tests.conftest import half_mask_b64, png_b64
+from tests.helpers import half_mask_b64, png_b64
+from tests.scoring.helpers import post
 
 LIMITS = Limits()
 TINY = ModelShape(64, 64, 8)  # the tiny sd model: native 64x64, sides in multiples of 8
@@ -531,7 +532,7 @@ def fast_scorer(image_engine):
 
 
 def call(scorer, payload, accept=None, content_type="application/json"):
-    return scorer.handle(json.dumps(payload).encode(), content_type, accept)
+    return post(scorer, json.dumps(payload).encode(), content_type, accept)
 
 
 def is_png(data: bytes, size=(64, 64)) -> bool:
@@ -704,7 +705,7 @@ class ScorerPoster:
 
     def post(self, url, body, timeout, headers=None):
         self.bodies.append(body)
-        answer = self.scorer.handle(json.dumps(body).encode(), "application/json", None)
+        answer = post(self.scorer, json.dumps(body).encode(), "application/json", None)
         assert answer.status == 200, answer.body
         return answer.json()
 

@@ -19,7 +19,8 @@ from model_packages.build import build_packages
 from model_packages.staging import stage_local
 from scoring.compose import FEATHER_RADIUS
 from scoring.families import Family
-from tests.conftest import decode_output, half_mask_b64
+from tests.helpers import decode_output, half_mask_b64
+from tests.scoring.helpers import post
 from tests.scoring.server.helpers import in_process_servers
 
 FAMILIES = ["sd", "sdxl", "sd3", "flux", "video"]
@@ -74,7 +75,7 @@ def engines(tiny_family):
 def call(engine, **request):
     from scoring.service import Scorer
 
-    return Scorer(engine).handle(json.dumps(request).encode(), "application/json", None)
+    return post(Scorer(engine), json.dumps(request).encode(), "application/json", None)
 
 
 def test_family_is_read_from_model_index_without_torch(tiny_family):

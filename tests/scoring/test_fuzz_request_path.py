@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from scoring.errors import ScoringError
 from scoring.schema import FIELDS
-from tests.conftest import half_mask_b64, png_b64
+from tests.helpers import half_mask_b64, png_b64
 
 PNG = png_b64(64, 64)
 MASK = half_mask_b64(64, 64)

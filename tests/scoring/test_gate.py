@@ -1,4 +1,5 @@
-"""One generation at a time, a bounded wait queue, 429/503 with Retry-After, timeouts."""
+"""One generation at a time, a bounded wait queue, 429/503 with Retry-After, timeouts:
+the gate of in-process callers, and the same promises through the server's path."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from scoring.errors import Busy
 from scoring.gate import GenerationGate
+from tests.scoring.helpers import Served
 
 
 def test_full_queue_is_429_with_retry_after():
@@ -80,11 +82,14 @@ def test_never_two_generations_at_once():
 
 
 def test_concurrent_callers_on_the_real_engine(image_engine, monkeypatch):
-    """Through the scorer: the one running and those queued succeed, the rest get 429."""
+    """Through the server's request path: the one running and those queued succeed, the
+    rest get 429."""
+    import anyio
+
     from scoring.service import Scorer
 
     scorer = Scorer(image_engine)
-    scorer.gate.max_queue = 2
+    scorer.settings = scorer.settings.model_copy(update={"max_queue": 2})
     real = image_engine.generate
     gate_open = threading.Event()
 
@@ -94,11 +99,25 @@ def test_concurrent_callers_on_the_real_engine(image_engine, monkeypatch):
 
     monkeypatch.setattr(image_engine, "generate", slow)
     body = json.dumps({"prompt": "x", "num_inference_steps": 1, "seed": 1}).encode()
-    with ThreadPoolExecutor(6) as pool:
-        futures = [pool.submit(scorer.handle, body) for _ in range(6)]
-        _wait_until(lambda: sum(f.done() for f in futures) == 3)  # 1 running + 2 queued
-        gate_open.set()
-        answers = [f.result(30) for f in futures]
+    served = Served(scorer)
+
+    async def six_at_once() -> list:
+        answers: list = [None] * 6
+
+        async def call(i: int) -> None:
+            answers[i] = await served.post_async(body)
+
+        async with anyio.create_task_group() as group:
+            for i in range(6):
+                group.start_soon(call, i)
+            with anyio.fail_after(10):
+                while sum(a is not None for a in answers) < 3:  # 1 running + 2 queued
+                    await anyio.sleep(0.01)
+            gate_open.set()
+        return answers
+
+    answers = anyio.run(six_at_once)
+    served.close()
     statuses = sorted(a.status for a in answers)
     assert statuses == [200, 200, 200, 429, 429, 429]
     assert all("Retry-After" in a.headers for a in answers if a.status == 429)
@@ -112,9 +131,11 @@ def test_generation_past_the_request_timeout_is_504(tiny_image_model):
     from scoring.settings import EngineSettings
 
     scorer = Scorer(Engine(EngineSettings(model_dir=tiny_image_model, request_timeout_s=0.001)))
-    ans = scorer.handle(b'{"prompt": "x", "num_inference_steps": 50}')
+    served = Served(scorer)
+    ans = served.post(b'{"prompt": "x", "num_inference_steps": 50}')
     assert ans.status == 504 and "steps" in ans.json()["error"]["message"]
-    assert not scorer.gate.busy
+    assert served.idle
+    served.close()
 
 
 def _wait_until(pred, timeout: float = 10.0) -> None:

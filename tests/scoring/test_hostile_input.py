@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import png_b64
+from tests.helpers import png_b64
+from tests.scoring.helpers import post
 
 
 def _status_kb(key: str) -> int:
@@ -43,7 +44,7 @@ needs_proc = pytest.mark.skipif(
 def refused(scorer, body: bytes | dict, status: int = 400, content_type="application/json"):
     if isinstance(body, dict):
         body = json.dumps(body).encode()
-    ans = scorer.handle(body, content_type)
+    ans = post(scorer, body, content_type)
     assert ans.status == status, ans.body[:500]
     err = ans.json()["error"]
     assert err["code"] == status and err["field"], err
@@ -59,9 +60,9 @@ def test_canvas_height_8388608_is_refused_from_the_header_without_growing(spied)
     scorer, calls = spied
     body = json.dumps({"prompt": "x", "image": png_b64(64, 64), "height": 8388608}).encode()
     assert len(body) < 400  # the 297-byte request
-    scorer.handle(body)  # warm: first-call imports are not the request's cost
+    post(scorer, body)  # warm: first-call imports are not the request's cost
     start = time.perf_counter()
-    rss_mb, py_mb, ans = peak_growth_mb(lambda: scorer.handle(body))
+    rss_mb, py_mb, ans = peak_growth_mb(lambda: post(scorer, body))
     took = time.perf_counter() - start
     assert ans.status == 400
     err = ans.json()["error"]
@@ -124,10 +125,11 @@ def test_oversize_base64_is_refused_before_decoding(image_scorer, monkeypatch):
 
 
 def test_text_to_video_with_two_outputs_answers_two_videos(video_scorer):
-    ans = video_scorer.handle(
+    ans = post(
+        video_scorer,
         json.dumps(
             {"prompt": "waves", "num_outputs": 2, "num_frames": 2, "num_inference_steps": 1}
-        ).encode()
+        ).encode(),
     )
     assert ans.status == 200, ans.body
     outs = ans.json()["outputs"]
@@ -198,7 +200,7 @@ def test_half_a_million_unknown_keys_get_a_short_answer_fast(image_scorer):
     body = json.dumps({"prompt": "x", **keys}, separators=(",", ":")).encode()
     assert 5_000_000 < len(body) < image_scorer.limits.max_request_bytes
     start = time.perf_counter()
-    ans = image_scorer.handle(body)
+    ans = post(image_scorer, body)
     took = time.perf_counter() - start
     assert ans.status == 400 and len(ans.body) < 2000, len(ans.body)  # was 103 MB
     assert ans.json()["error"]["field"] == "body"
@@ -207,7 +209,7 @@ def test_half_a_million_unknown_keys_get_a_short_answer_fast(image_scorer):
 
 def test_many_problems_are_summarised_with_a_count(image_scorer):
     request = {"prompt": "x", **{f"knob{i}": i for i in range(40)}}
-    ans = image_scorer.handle(json.dumps(request).encode())
+    ans = post(image_scorer, json.dumps(request).encode())
     err = ans.json()["error"]
     assert ans.status == 400 and err["field"] == "knob0"
     assert err["message"].count("unknown field") == 5 and err["message"].endswith("and 35 more")
@@ -337,7 +339,7 @@ UGLY = [
 
 @pytest.mark.parametrize("request_", UGLY)
 def test_no_error_carries_python_internals(image_scorer, request_):
-    ans = image_scorer.handle(json.dumps(request_).encode())
+    ans = post(image_scorer, json.dumps(request_).encode())
     assert 400 <= ans.status < 500, ans.body
     text = ans.body.decode()
     assert not [w for w in PYTHON_WORDS if w in text], text
@@ -345,10 +347,10 @@ def test_no_error_carries_python_internals(image_scorer, request_):
 
 
 def test_headers_are_named_and_echoed_short(image_scorer):
-    ans = image_scorer.handle(b'{"prompt":"x"}', "text/plain" + "x" * 500)
+    ans = post(image_scorer, b'{"prompt":"x"}', "text/plain" + "x" * 500)
     err = ans.json()["error"]
     assert ans.status == 415 and err["field"] == "Content-Type" and len(err["message"]) < 200
-    ans = image_scorer.handle(b'{"prompt":"x"}', accept="text/html" + "y" * 500)
+    ans = post(image_scorer, b'{"prompt":"x"}', accept="text/html" + "y" * 500)
     err = ans.json()["error"]
     assert ans.status == 406 and err["field"] == "Accept" and len(err["message"]) < 400
 

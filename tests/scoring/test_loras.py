@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from scoring.errors import ModelNotReady, RequestError
-from tests.conftest import decode_output
+from tests.helpers import decode_output
+from tests.scoring.helpers import post
 from tests.tiny_adapters import packaged, tiny_lora
 
 BASE = {"prompt": "a lighthouse", "num_inference_steps": 2, "seed": 11, "width": 64, "height": 64}
@@ -29,7 +30,7 @@ def engine_for(model_dir, **settings):
 def png(engine, **fields) -> bytes:
     from scoring.service import Scorer
 
-    answer = Scorer(engine).handle(json.dumps({**BASE, **fields}).encode())
+    answer = post(Scorer(engine), json.dumps({**BASE, **fields}).encode())
     assert answer.status == 200, answer.body
     return answer.json()["outputs"][0]["data"]
 
@@ -90,7 +91,7 @@ def test_no_adapter_leaks_into_the_next_request(sd_engine, plain_engine, tiny_im
 
 @pytest.mark.slow
 def test_adapters_apply_to_derived_pipelines(sd_engine, plain_engine):
-    from tests.conftest import png_b64
+    from tests.helpers import png_b64
 
     image = {"image": png_b64(64, 64), "strength": 0.9, "width": None, "height": None}
     fields = {k: v for k, v in image.items() if v is not None}
@@ -115,7 +116,7 @@ def test_unknown_or_repeated_names_are_a_400_before_the_queue(sd_engine):
 def test_a_deployment_without_adapters_names_none(plain_engine):
     from scoring.service import Scorer
 
-    answer = Scorer(plain_engine).handle(json.dumps({**BASE, "loras": [{"name": "x"}]}).encode())
+    answer = post(Scorer(plain_engine), json.dumps({**BASE, "loras": [{"name": "x"}]}).encode())
     assert answer.status == 400
     message = answer.json()["error"]["message"]
     assert "this deployment has: none (packaged without --lora)" in message
@@ -137,7 +138,7 @@ def test_a_deployment_without_adapters_names_none(plain_engine):
 def test_bad_lora_fields_name_the_field(sd_engine, loras, field, words):
     from scoring.service import Scorer
 
-    answer = Scorer(sd_engine).handle(json.dumps({**BASE, "loras": loras}).encode())
+    answer = post(Scorer(sd_engine), json.dumps({**BASE, "loras": loras}).encode())
     assert answer.status == 400
     error = answer.json()["error"]
     assert error["field"] == field, error

@@ -22,6 +22,7 @@ from scoring.safety import (
     normalise,
     read_terms,
 )
+from tests.scoring.helpers import post
 from tests.tiny_adapters import packaged, tiny_safety_checker
 
 BASE = {"prompt": "a harbour", "num_inference_steps": 2, "seed": 9, "width": 64, "height": 64}
@@ -185,12 +186,12 @@ def test_a_denied_prompt_is_refused_before_anything_runs(models, monkeypatch):
         ("A Red Fox at dawn", "safety/deny_terms.txt line 3: 'red fox'"),
         ("the HARBOUR  wall", "GENAI_DENY_TERMS[0]: 'harbour wall'"),
     ]:
-        reply = scorer.handle(json.dumps({**BASE, "prompt": prompt}).encode())
+        reply = post(scorer, json.dumps({**BASE, "prompt": prompt}).encode())
         assert reply.status == 400
         assert reply.json()["error"]["field"] == "prompt"
         assert rule in reply.json()["error"]["message"]
     batch = {"instances": [{"prompt": "a boat"}, {"prompt": "a lighthouse"}]}
-    reply = scorer.handle(json.dumps(batch).encode())
+    reply = post(scorer, json.dumps(batch).encode())
     assert reply.status == 400
     assert reply.json()["error"]["field"] == "instances[1].prompt"
 

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from scoring.schema import SCHEDULERS
+from tests.scoring.helpers import post
 
 BASE = {"prompt": "a harbour", "num_inference_steps": 3, "seed": 4, "width": 64, "height": 64}
 
@@ -23,7 +24,7 @@ def engine_for(model_dir, **settings):
 def answer(engine, **fields):
     from scoring.service import Scorer
 
-    return Scorer(engine).handle(json.dumps({**BASE, **fields}).encode())
+    return post(Scorer(engine), json.dumps({**BASE, **fields}).encode())
 
 
 def data(engine, **fields) -> str:

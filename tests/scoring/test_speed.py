@@ -1,7 +1,7 @@
 """Each speed setting on the tiny CPU model: outputs match the reference (no setting)
-within a stated tolerance, the VAE budget only acts above it, warm-up comes before
-readiness, and compile (slow: inductor builds C++ kernels) keeps the pictures and writes a
-cache the next replica loads.
+within a stated tolerance, the VAE budget only acts above it, and compile (slow: inductor
+builds C++ kernels) keeps the pictures and writes a cache the next replica loads. The
+warm-up, which the server runs, is tested in tests/scoring/server/test_warmup.py.
 
 Tolerances, 8-bit pixels against the same request without the setting:
 - fused QKV: identical bytes on CPU (same reductions, one wider matrix product);
@@ -11,8 +11,6 @@ Tolerances, 8-bit pixels against the same request without the setting:
 """
 
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import pytest
@@ -118,77 +116,6 @@ def test_compile_without_a_c_compiler_runs_uncompiled(tiny_image_model, monkeypa
     assert "no C compiler" in eng.speed.notes[0]
 
 
-# --------------------------------------------------------------------------- warm-up
-
-
-def test_warm_up_runs_each_served_shape_and_image_to_image(tiny_image_model):
-    eng = engine_with(tiny_image_model, warmup_sizes="64x64,96x64", warmup_steps=1)
-    calls = []
-    generate = eng.generate
-    eng.generate = lambda req, kwargs, **kw: calls.append(req) or generate(req, kwargs, **kw)
-    from scoring.speed import warm_up
-
-    took = warm_up(Scorer(eng))
-    assert took > 0 and eng.speed.warmup_s is not None
-    assert [(r.task.value, r.width, r.height) for r in calls[:2]] == [
-        ("text-to-image", 64, 64),
-        ("text-to-image", 96, 64),
-    ]
-    assert calls[2].task.value == "image-to-image"
-
-
-def test_warm_up_off_runs_nothing(tiny_image_model):
-    from scoring.speed import warm_up
-
-    eng = engine_with(tiny_image_model, warmup=False)
-    eng.generate = None  # would fail if called
-    assert warm_up(Scorer(eng)) == 0.0
-
-
-def test_a_failing_warm_up_fails_the_load_naming_it(tiny_image_model):
-    from scoring.errors import ModelNotReady
-    from scoring.speed import warm_up
-
-    eng = engine_with(tiny_image_model, warmup_sizes="4096x4096")
-    with pytest.raises(ModelNotReady, match="warm-up generation failed: width"):
-        warm_up(Scorer(eng))
-
-
-def test_readiness_turns_green_only_after_the_warm_up(image_packages, monkeypatch):
-    """The server's own loader (load_scorer) with the warm-up held: readiness says
-    loading (503) until the warm-up ends, then ready."""
-    from starlette.testclient import TestClient
-
-    import scoring.speed
-    from scoring.server.app import ModelState, build_app
-    from scoring.server.contracts import detect
-    from scoring.server.main import load_scorer
-    from scoring.server.settings import ServerSettings
-
-    started, release = threading.Event(), threading.Event()
-    real = scoring.speed.warm_up
-
-    def held(scorer):
-        started.set()
-        assert release.wait(30)
-        return real(scorer)
-
-    monkeypatch.setattr(scoring.speed, "warm_up", held)
-    env = {"AZUREML_MODEL_DIR": str(image_packages / "azureml" / "model")}
-    contract = detect([], env)
-    settings = ServerSettings()
-    state = ModelState()
-    app = build_app(contract, settings, state)
-    state.start(lambda: load_scorer(contract, settings, env))
-    with TestClient(app) as client:
-        assert started.wait(60)
-        assert client.get(contract.readiness_route).status_code == 503
-        release.set()
-        assert state.loaded.wait(60) and state.error is None
-        assert client.get(contract.readiness_route).status_code == 200
-    assert state.scorer.engine.speed.warmup_s is not None
-
-
 # --------------------------------------------------------------------------- compile
 
 
@@ -211,7 +138,7 @@ def compiled(tiny_image_model, tmp_path_factory):
 def test_compiled_engine_matches_the_reference_and_ships_its_cache(
     compiled, reference, tiny_image_model
 ):
-    from scoring.speed import warm_up
+    from scoring.server.warmup import warm_up
 
     eng, cache_dir = compiled
     assert eng.speed.compiled and eng.speed.cache_file

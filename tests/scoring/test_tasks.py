@@ -10,11 +10,12 @@ import imageio.v3 as iio
 import pytest
 from PIL import Image
 
-from tests.conftest import decode_output, half_mask_b64, png_b64
+from tests.helpers import decode_output, half_mask_b64, png_b64
+from tests.scoring.helpers import post
 
 
 def call(scorer, accept=None, **request):
-    return scorer.handle(json.dumps(request).encode(), "application/json", accept)
+    return post(scorer, json.dumps(request).encode(), "application/json", accept)
 
 
 def test_text_to_image_png_of_requested_size(image_scorer):

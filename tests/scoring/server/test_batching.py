@@ -173,7 +173,7 @@ def test_batching_is_off_by_default():
 
 def test_only_single_text_to_image_requests_of_one_shape_batch(batching_scorer):
     from scoring.server.batching import Batcher
-    from tests.conftest import png_b64
+    from tests.helpers import png_b64
 
     b = Batcher(batching_scorer)
     key = b.key(batching_scorer.parse_payload({"prompt": "a", "num_inference_steps": 3}))

@@ -1,4 +1,5 @@
-"""invoke, compare and select as a user runs them: --help, --json, one-line errors."""
+"""`genai-endpoints invoke`, `compare` and `select` (genai_endpoints/commands/client.py) as a
+user runs them: --help, --json, one-line errors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genai_endpoints.cli import app
-from tests.client.conftest import Reply, contract_answer, png_bytes
+from tests.client.helpers import Reply, contract_answer, png_bytes
 
 runner = CliRunner()
 PNG = png_bytes()

@@ -1,6 +1,6 @@
 """``genai-endpoints invoke | compare | select``: the client's commands.
 
-Registered in ``cli.py``'s ``_register_cloud_commands``. The client and every cloud SDK are
+Registered in ``genai_endpoints/cli.py``. The client and every cloud SDK are
 imported inside the commands, so ``--help`` stays fast. Progress goes to stderr (rich);
 ``--json`` prints one JSON document on stdout; a failure is one line and a non-zero exit.
 """
@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from genai_endpoints import options as opts
-from genai_endpoints.consoles import err, out
+from genai_endpoints.commands import options as opts
+from genai_endpoints.commands.consoles import err, fail, out
 
 
 class PriorityChoice(StrEnum):
@@ -32,11 +34,6 @@ def _unexpected(exc: Exception) -> str:
 
     text = " ".join(str(exc).split())
     return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 TargetsOpt = Annotated[
@@ -62,6 +59,19 @@ HistoryOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
+@contextmanager
+def _one_line_failures() -> Iterator[None]:
+    """A client's or an SDK's failure as one line and exit 1, never with a credential."""
+    from genai_endpoints.client import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        fail(exc.message, 1)
+    except Exception as exc:  # an SDK's own failure: still one line, never a credential
+        fail(_unexpected(exc), 1)
+
+
 def _client(targets: Path, cache: str | None, no_cache: bool, history: Path | None):
     from genai_endpoints.client import Client
 
@@ -75,7 +85,7 @@ def _check(request: dict) -> None:
     try:
         parse_request(request)
     except ScoringError as exc:
-        _fail(opts.as_options(exc.message))
+        fail(opts.as_options(exc.message))
 
 
 def _output_format(path: Path) -> str:
@@ -85,7 +95,7 @@ def _output_format(path: Path) -> str:
     try:
         return OutputFormat.from_suffix(path.suffix).value
     except ScoringError as exc:
-        _fail(exc.message.replace("unknown output extension", "--out: extension"))
+        fail(exc.message.replace("unknown output extension", "--out: extension"))
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -133,8 +143,6 @@ def invoke(
     429, 5xx or a timeout. Seeded requests are cached; --json prints the target, latency,
     cache hit or miss, seed and output paths.
     """
-    from genai_endpoints.client import ClientError
-
     request = opts.request_from(
         prompt, task=task, negative_prompt=negative_prompt, width=width, height=height,
         steps=steps, guidance=guidance, seed=seed, num_outputs=num_outputs, image=image,
@@ -142,24 +150,26 @@ def invoke(
         output_format=_output_format(out_file),
     )  # fmt: skip
     _check(request)
-    try:
-        with (
-            _client(targets, cache, no_cache, history) as client,
-            err.status(f"calling {target or f'the best target by {priority.value}'}") as st,
-        ):
-            result = client.generate(
-                request,
-                target=target,
-                priority=priority.value,
-                progress=lambda msg: st.update(escape(msg)),
-            )
-    except ClientError as exc:
-        _fail(exc.message, 1)
-    except Exception as exc:  # an SDK's own failure: still one line, never a credential
-        _fail(_unexpected(exc), 1)
+    with (
+        _one_line_failures(),
+        _client(targets, cache, no_cache, history) as client,
+        err.status(f"calling {target or f'the best target by {priority.value}'}") as st,
+    ):
+        result = client.generate(
+            request,
+            target=target,
+            priority=priority.value,
+            progress=lambda msg: st.update(escape(msg)),
+        )
     paths = [str(p) for p in opts.output_paths(out_file, len(result.outputs))]
     for path, output in zip(paths, result.outputs, strict=True):
         _write(Path(path), output.data)
+    _print_invoked(result, paths, json_out)
+
+
+def _print_invoked(result, paths: list[str], json_out: bool) -> None:
+    """What invoke did: the target, latency, cache, seed and files (one JSON document with
+    --json, else one line; fallbacks on stderr)."""
     summary = {
         "target": result.target,
         "kind": result.kind,
@@ -198,10 +208,10 @@ def _read_prompts(prompts_file: Path) -> list[str]:
     try:
         lines = prompts_file.read_text().splitlines()
     except OSError as exc:
-        _fail(f"--prompts: cannot read {prompts_file}: {exc.strerror}")
+        fail(f"--prompts: cannot read {prompts_file}: {exc.strerror}")
     prompts = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not prompts:
-        _fail(f"--prompts: {prompts_file} has no prompts (one per line; # starts a comment)")
+        fail(f"--prompts: {prompts_file} has no prompts (one per line; # starts a comment)")
     return prompts
 
 
@@ -240,14 +250,10 @@ def compare(
     latency p50/p95 of live calls, $/image and errors. Exits 1 if any call failed (the
     report is still written).
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from genai_endpoints.client import ClientError
-    from genai_endpoints.client.compare import run_compare
     from genai_endpoints.client.report import write_report
 
     if (prompt is None) == (prompts_file is None):
-        _fail("give --prompt (repeatable) or --prompts FILE, not both and not neither")
+        fail("give --prompt (repeatable) or --prompts FILE, not both and not neither")
     prompts = list(prompt) if prompt else _read_prompts(prompts_file)
     request = opts.request_from(
         None, negative_prompt=negative_prompt, width=width, height=height, steps=steps,
@@ -255,67 +261,73 @@ def compare(
     )  # fmt: skip
     for p in prompts:
         _check({**request, "prompt": p})
-    try:
-        with _client(targets, cache, no_cache, history) as client:
-            names = list(target) if target else [t.name for t in client.targets.targets]
-            for name in names:
-                client.targets.get(name)
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total} calls"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-                disable=not err.is_terminal,
-            ) as bar:
-                job = bar.add_task("comparing", total=None)
-
-                def progress(done: int, total: int, what: str) -> None:
-                    bar.update(job, completed=done, total=total, description=escape(what))
-
-                result = run_compare(
-                    client, names, prompts, request, out_dir,
-                    repeat=repeat, use_cache=not no_cache, progress=progress,
-                )  # fmt: skip
-            html_path, json_path = write_report(result, out_dir)
-    except ClientError as exc:
-        _fail(exc.message, 1)
-    except Exception as exc:  # an SDK's own failure: still one line, never a credential
-        _fail(_unexpected(exc), 1)
-    failed = sum(t.errors for t in result.targets)
+    with _one_line_failures(), _client(targets, cache, no_cache, history) as client:
+        names = list(target) if target else [t.name for t in client.targets.targets]
+        for name in names:
+            client.targets.get(name)
+        result = _compare_with_progress(
+            client, names, prompts, request, out_dir, repeat=repeat, use_cache=not no_cache
+        )
+        html_path, json_path = write_report(result, out_dir)
     if json_out:
         from genai_endpoints.client.report import as_json
 
         doc = {"report_html": str(html_path), "report_json": str(json_path), **as_json(result)}
         out.print_json(json.dumps(doc))
     else:
-        from rich.table import Table
-
-        table = Table(
-            title=f"compare: {len(prompts)} prompt(s), seed {seed}",
-            box=None,
-            padding=(0, 1),
-            pad_edge=False,
-        )
-        for col in ("target", "kind", "calls", "cached", "errors", "p50 s", "p95 s", "$/image"):
-            left = col in ("target", "kind")
-            table.add_column(col, justify="left" if left else "right", no_wrap=True)
-        for t in result.targets:
-            table.add_row(
-                t.name, t.kind, str(t.calls), str(t.cached), str(t.errors),
-                f"{t.p50_s:.3f}" if t.p50_s is not None else "–",
-                f"{t.p95_s:.3f}" if t.p95_s is not None else "–",
-                f"{t.usd_per_image:.6f}" if t.usd_per_image is not None else "–",
-            )  # fmt: skip
-        out.print(table)
-        same = ", ".join(
-            "-" if s is None else ("identical" if s else "differ") for s in result.identical
-        )
-        out.print(f"outputs per prompt: {same}", highlight=False)
+        _print_compared(result, f"compare: {len(prompts)} prompt(s), seed {seed}")
         out.print(f"wrote {html_path} and {json_path}", highlight=False)
-    if failed:
+    if any(t.errors for t in result.targets):
         raise typer.Exit(1)
+
+
+def _compare_with_progress(client, names, prompts, request, out_dir, *, repeat, use_cache):
+    """run_compare under a progress bar on stderr (on a terminal only)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from genai_endpoints.client.compare import run_compare
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} calls"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        job = bar.add_task("comparing", total=None)
+
+        def progress(done: int, total: int, what: str) -> None:
+            bar.update(job, completed=done, total=total, description=escape(what))
+
+        return run_compare(
+            client, names, prompts, request, out_dir,
+            repeat=repeat, use_cache=use_cache, progress=progress,
+        )  # fmt: skip
+
+
+def _print_compared(result, title: str) -> None:
+    """Per target: calls, cache hits, errors, latency and $/image; then, per prompt,
+    whether the outputs were byte-identical."""
+    from rich.table import Table
+
+    table = Table(title=title, box=None, padding=(0, 1), pad_edge=False)
+    for col in ("target", "kind", "calls", "cached", "errors", "p50 s", "p95 s", "$/image"):
+        left = col in ("target", "kind")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
+    for t in result.targets:
+        table.add_row(
+            t.name, t.kind, str(t.calls), str(t.cached), str(t.errors),
+            f"{t.p50_s:.3f}" if t.p50_s is not None else "–",
+            f"{t.p95_s:.3f}" if t.p95_s is not None else "–",
+            f"{t.usd_per_image:.6f}" if t.usd_per_image is not None else "–",
+        )  # fmt: skip
+    out.print(table)
+    same = ", ".join(
+        "-" if s is None else ("identical" if s else "differ") for s in result.identical
+    )
+    out.print(f"outputs per prompt: {same}", highlight=False)
 
 
 def select(
@@ -333,15 +345,8 @@ def select(
     p50 latency of recent calls; quality: the quality_score the team declares per target;
     balanced: all three relative to the best, weighted by recent errors.
     """
-    from genai_endpoints.client import ClientError
-
-    try:
-        with _client(targets, None, True, history) as client:
-            ranked = client.select(priority.value, task.value if task else None)
-    except ClientError as exc:
-        _fail(exc.message, 1)
-    except Exception as exc:  # an SDK's own failure: still one line, never a credential
-        _fail(_unexpected(exc), 1)
+    with _one_line_failures(), _client(targets, None, True, history) as client:
+        ranked = client.select(priority.value, task.value if task else None)
     usable = [c for c in ranked if c.unavailable is None]
     if json_out:
         doc = {
@@ -370,7 +375,7 @@ def select(
             raise typer.Exit(1)
         return
     if not usable:
-        _fail("no usable target: " + "; ".join(f"{c.name}: {c.reason}" for c in ranked), 1)
+        fail("no usable target: " + "; ".join(f"{c.name}: {c.reason}" for c in ranked), 1)
     best = usable[0]
     out.print(
         f"chosen: {best.name} ({best.kind}) by {priority.value}: {best.reason}",

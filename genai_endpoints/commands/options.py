@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from genai_endpoints.commands.consoles import fail
 from scoring.schema import Task
 
 TaskOpt = Annotated[Task | None, typer.Option(help="Default: inferred from the other options.")]
@@ -66,8 +67,6 @@ def read_b64(path: Path | None, option: str) -> str | None:
     try:
         return base64.b64encode(path.read_bytes()).decode()
     except OSError as exc:
-        from genai_endpoints.cli import fail
-
         fail(f"{option}: cannot read {path}: {exc.strerror}")
 
 
@@ -76,8 +75,6 @@ def parse_outpaint(value: str | None) -> dict | None:
         return None
     parts = value.split(",")
     if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
-        from genai_endpoints.cli import fail
-
         fail(f"--outpaint: expected LEFT,RIGHT,TOP,BOTTOM as four whole numbers (got {value!r})")
     return dict(zip(("left", "right", "top", "bottom"), (int(p) for p in parts), strict=True))
 

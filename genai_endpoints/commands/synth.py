@@ -1,6 +1,6 @@
 """``genai-endpoints synth``: the offline plan of a stack, under Pulumi's mock runtime.
 
-Registered in ``cli.py`` with ``app.command("synth")(synth)``. Imports pulumi and the
+Registered in ``genai_endpoints/cli.py``. Imports pulumi and the
 provider SDKs only when run, so the CLI's ``--help`` stays fast.
 """
 
@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from genai_endpoints.commands.consoles import fail
 
 # Per resource type: the inputs worth a column in the table (the JSON has all of them).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -135,15 +137,13 @@ def synth(
     ] = None,
 ) -> None:
     """Plan a stack offline: every resource it would create, with no cloud and no Pulumi CLI."""
-    err = Console(stderr=True)
     from infra.synth import SynthError
     from infra.synth import synth as run_synth
 
     try:
         result = run_synth(stack, config_file, package_dir=package, project_dir=project_dir)
     except SynthError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     if json_out:
         typer.echo(json.dumps(as_json(result), indent=2, sort_keys=True))
         return

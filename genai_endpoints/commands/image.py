@@ -11,11 +11,13 @@ from typing import Annotated
 
 import typer
 
+from genai_endpoints.commands.consoles import fail, out
+
 app = typer.Typer(
     help="Build the one runtime image (runtime/Dockerfile) outside Pulumi.",
     no_args_is_help=True,
 )
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def build_command(builder: str, tag: str, platform: str, push: bool) -> list[str]:
@@ -49,13 +51,11 @@ def build(
     With --push, prints the digest-pinned reference (REPO@sha256:...) to give the stack as
     genai-endpoints:runtime.image, so `pulumi up` builds nothing.
     """
-    from genai_endpoints.cli import console, fail
-
     if builder not in ("docker", "podman"):
         fail(f"--builder: {builder!r} is not known; allowed: docker, podman")
     cmd = build_command(builder, tag, platform, push)
     if print_only:
-        console.print(" ".join(cmd), highlight=False, soft_wrap=True)
+        out.print(" ".join(cmd), highlight=False, soft_wrap=True)
         return
     if shutil.which(cmd[0]) is None:
         fail(f"--builder {builder}: `{cmd[0]}` is not on PATH; install it or use --print")
@@ -72,7 +72,7 @@ def build(
         meta = json.loads((ROOT / "build" / "runtime-image.json").read_text())
         digest = meta["containerimage.digest"]
     else:
-        console.print(f"built {tag} (not pushed: nothing to pin yet)", highlight=False)
+        out.print(f"built {tag} (not pushed: nothing to pin yet)", highlight=False)
         return
     repo = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
-    console.print(f"{repo}@{digest}", highlight=False, soft_wrap=True)
+    out.print(f"{repo}@{digest}", highlight=False, soft_wrap=True)

@@ -1,0 +1,20 @@
+"""Fixtures of the command tests: fake HTTP backends on loopback for invoke, compare and
+select (tests/client/helpers.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.client.helpers import fake_server
+
+
+@pytest.fixture
+def fake():
+    with fake_server() as server:
+        yield server
+
+
+@pytest.fixture
+def fake2():
+    with fake_server() as server:
+        yield server
