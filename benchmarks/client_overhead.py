@@ -127,7 +127,7 @@ def main() -> None:
     request = {"prompt": "a lighthouse", "seed": 7, "num_inference_steps": 2, "width": 64,
                "height": 64}  # fmt: skip
     if args.package:
-        from genai_endpoints.rehearsal import package_server
+        from genai_endpoints.commands.rehearsal import package_server
 
         with package_server("sagemaker", args.package, Path(tempfile.mkdtemp())) as server:
             print(f"server: genai-endpoints serve --cloud sagemaker ({args.package}), n={args.n}")

@@ -1,7 +1,7 @@
 """Mutation fuzz of the three serving contracts over raw HTTP (issue 10's "done when").
 
 Builds the tiny text-to-image model, packages it for sagemaker, vertex and azureml, starts
-each package with ``genai_endpoints.rehearsal.package_server`` (so it runs unchanged on
+each package with ``genai_endpoints.commands.rehearsal.package_server`` (so it runs unchanged on
 whatever server ``genai-endpoints serve`` starts), and sends each ``--requests`` mutated
 bodies: the issue's repros, plus random structural mutations of a valid request (huge
 numbers, deep JSON, bad Unicode, wrong types, many outputs, unknown keys, truncated
@@ -276,7 +276,7 @@ def check(case: Case, status: int, body: bytes, tally: Tally, took_s: float) -> 
 
 
 def fuzz_contract(cloud: str, package: Path, logs: Path, args) -> tuple[Tally, float, bool]:
-    from genai_endpoints.rehearsal import package_server
+    from genai_endpoints.commands.rehearsal import package_server
 
     rng = random.Random(f"{args.seed}-{cloud}")
     cases = Mutator(cloud, rng).cases(args.requests)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from genai_endpoints.rehearsal import package_server
+from genai_endpoints.commands.rehearsal import package_server
 from model_packages.build import CLOUDS, build_packages
 from model_packages.staging import stage_local
 from scoring.server.contracts import CONTRACTS

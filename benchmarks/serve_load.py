@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genai_endpoints.rehearsal import package_server  # noqa: E402
+from genai_endpoints.commands.rehearsal import package_server  # noqa: E402
 from scoring.server.contracts import CONTRACTS  # noqa: E402
 
 REQUEST = {"prompt": "a lighthouse", "num_inference_steps": 2, "width": 64, "height": 64}

@@ -13,8 +13,8 @@ import typer
 from genai_endpoints.commands import client, generate, package, serve, synth, tiny_model
 from genai_endpoints.commands.help import configure_help, tidy_help
 from genai_endpoints.commands.image import app as image_app
+from genai_endpoints.commands.upload import upload
 from genai_endpoints.commands.version import show_version, version_flag
-from genai_endpoints.upload_cmd import upload
 
 app = typer.Typer(
     help="Generative image and video models on GPU endpoints on SageMaker, Vertex AI and Azure ML.",

@@ -12,7 +12,7 @@ import imageio_ffmpeg
 import pytest
 from PIL import Image
 
-from genai_endpoints.rehearsal import package_server
+from genai_endpoints.commands.rehearsal import package_server
 from model_packages.build import build_packages
 from model_packages.staging import stage_local
 
@@ -151,7 +151,7 @@ def test_rehearse_from_a_fresh_folder_with_relative_paths(tiny_image_model, tmp_
 
 
 def test_same_bytes_column_ignores_clouds_that_failed():
-    from genai_endpoints.rehearsal import same_bytes
+    from genai_endpoints.commands.rehearsal import same_bytes
 
     assert same_bytes("sagemaker", {"sagemaker": b"a", "vertex": b"a"}) == "same"
     assert "differs from vertex" in same_bytes("sagemaker", {"sagemaker": b"a", "vertex": b"b"})

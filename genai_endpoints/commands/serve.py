@@ -41,7 +41,7 @@ def serve(
     """
     import json
 
-    from genai_endpoints.local_serve import server_command
+    from genai_endpoints.commands.local_serve import server_command
 
     manifest_path = package_dir / "manifest.json"
     if not manifest_path.is_file():
@@ -77,6 +77,6 @@ def rehearse(
 ) -> None:
     """The offline main job: package for all three clouds, serve each under its contract,
     send the same request to each, save the outputs and compare them."""
-    from genai_endpoints.rehearsal import run_rehearsal
+    from genai_endpoints.commands.rehearsal import run_rehearsal
 
     raise typer.Exit(run_rehearsal(model_dir, out_dir, prompt, steps, out, err))

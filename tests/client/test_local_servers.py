@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genai_endpoints.cli import app
-from genai_endpoints.rehearsal import package_server
+from genai_endpoints.commands.rehearsal import package_server
 from model_packages.build import build_packages
 from model_packages.staging import stage_local
 

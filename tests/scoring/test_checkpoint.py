@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from genai_endpoints.rehearsal import http, package_server
+from genai_endpoints.commands.rehearsal import http, package_server
 from model_packages.build import build_packages
 from model_packages.staging import stage_local
 from scoring.checkpoint import CheckpointMismatch, check_loading_info

@@ -12,7 +12,7 @@ from tests.model_packages.upload.helpers import BUCKET, prefix_of
 
 @pytest.fixture
 def cli():
-    from genai_endpoints.upload_cmd import upload
+    from genai_endpoints.commands.upload import upload
 
     app = typer.Typer(pretty_exceptions_enable=False)
     app.command("upload")(upload)
@@ -72,7 +72,7 @@ def test_the_progress_bar_lives_in_the_command(monkeypatch):
     under-counting is absorbed when each file is in the store. Elsewhere it draws nothing."""
     import rich.console
 
-    from genai_endpoints.upload_cmd import _ProgressBar
+    from genai_endpoints.commands.upload import _ProgressBar
 
     with _ProgressBar() as quiet:  # pytest's stderr is no terminal
         quiet.begin(1, 10)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genai_endpoints.rehearsal import package_server
+from genai_endpoints.commands.rehearsal import package_server
 from tests.tiny_adapters import packaged, tiny_lora, tiny_safety_checker
 
 pytestmark = pytest.mark.slow

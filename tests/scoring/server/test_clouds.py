@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_endpoints.rehearsal import free_port, stop_group
+from genai_endpoints.commands.rehearsal import free_port, stop_group
 from tests.scoring.server.fake_gcs import FakeGcs
 from tests.scoring.server.helpers import get, post
 

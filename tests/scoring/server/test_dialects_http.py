@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from genai_endpoints.rehearsal import package_server
+from genai_endpoints.commands.rehearsal import package_server
 from tests.scoring.server.helpers import Raw, post
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from genai_endpoints.rehearsal import package_server
+from genai_endpoints.commands.rehearsal import package_server
 from tests.scoring.server.helpers import get, post, raw_request, read_response
 
 pytestmark = pytest.mark.slow

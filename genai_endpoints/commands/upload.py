@@ -3,7 +3,7 @@
 ``pulumi up`` uploads the weights itself (each cloud's weights step, through
 :func:`model_packages.upload.upload_files`); this command seeds a bucket ahead of time or
 from CI, to the same ``models/<digest>/`` keys, so the next ``pulumi up`` skips every object.
-Registered in ``cli.py`` with ``app.command("upload")(upload)``. The uploader and the cloud
+Registered in ``cli.py``. The uploader and the cloud
 SDKs are imported inside the command, so ``--help`` stays fast. The library reports
 progress (``model_packages.upload.UploadProgress``); the bar that shows it is drawn here.
 """
@@ -11,17 +11,11 @@ progress (``model_packages.upload.UploadProgress``); the bar that shows it is dr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from genai_endpoints.consoles import err, out
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    """One line on stderr and a non-zero exit: no traceback for a user's mistake."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
-    raise typer.Exit(code)
+from genai_endpoints.commands.consoles import fail, out
 
 
 def _mb(n: int) -> str:
@@ -53,8 +47,6 @@ def upload(
     manifest last to PREFIX/manifests/<cloud>/. Each file is checked against the manifest's
     sha256 while it is read. Credentials come from the cloud SDK's default chain.
     """
-    from rich.markup import escape
-
     from model_packages.upload import UploadError, parse_destination, upload_package
 
     try:
@@ -62,9 +54,9 @@ def upload(
         with _ProgressBar() as bar:
             report = upload_package(package, destination, progress=bar)
     except UploadError as exc:
-        _fail(escape(exc.message))
+        fail(exc.message)
     except KeyboardInterrupt:
-        _fail("interrupted; no partial object was left behind", code=130)
+        fail("interrupted; no partial object was left behind", code=130)
 
     for key in report.replaced:
         out.print(f"replaced {key} (its size or sha256 differed)", highlight=False)
