@@ -21,8 +21,8 @@ from genai_endpoints.client.errors import ConfigError
 from infra.aws.outputs import AwsOutputs
 from infra.azure.outputs import AzureOutputs
 from infra.gcp.outputs import GcpOutputs
+from scoring.server.contracts import CLOUDS
 
-SECTION = {"sagemaker": "aws", "sagemaker-async": "aws", "vertex": "gcp", "azureml": "azure"}
 SECTION_MODEL = {"aws": AwsOutputs, "gcp": GcpOutputs, "azure": AzureOutputs}
 
 __all__ = ["AwsOutputs", "AzureOutputs", "GcpOutputs", "read_outputs", "section_for"]
@@ -82,7 +82,7 @@ def _command_outputs(stack: str, work_dir: Path) -> dict:
 
 def section_for(kind: str, outputs: dict, source: str) -> AwsOutputs | GcpOutputs | AzureOutputs:
     """The typed section a target of ``kind`` reads, with a clear error for a missing key."""
-    key = SECTION[kind]
+    key = CLOUDS[kind.removesuffix("-async")].cloud  # sagemaker → aws: the stack output
     data = outputs.get(key)
     if not isinstance(data, dict):
         have = ", ".join(sorted(outputs)) or "none"

@@ -35,10 +35,12 @@ from infra.manifest import ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source, split_pinned
 from infra.serving import EngineSpeed, engine_env
 from infra.settings import CommonSettings, section_of
+from scoring.server.contracts import CLOUDS
 
-SAGEMAKER_REALTIME_TIMEOUT_S = 60
-SAGEMAKER_REALTIME_PAYLOAD_BYTES = 6 * 1024 * 1024
-SAGEMAKER_ASYNC_TIMEOUT_S = 3600  # InvokeEndpointAsync InvocationTimeoutSeconds: 1-3600
+# SageMaker's own limits, from its contract descriptor (the one place they are written)
+_REALTIME = CLOUDS["aws"].limit("realtime")
+SAGEMAKER_REALTIME_TIMEOUT_S = _REALTIME.timeout_s
+SAGEMAKER_ASYNC_TIMEOUT_S = CLOUDS["aws"].limit("async").timeout_s  # InvocationTimeoutSeconds
 BLUE_GREEN_MAX_S = 28800  # BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: 600-28800
 LAUNCH_S = 600  # new instances to "model download starts": conservative
 SNS_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
@@ -251,7 +253,7 @@ def plan(
         raise ConfigError(
             f"{KEY}.mode='realtime': task {settings.task!r} cannot finish within SageMaker "
             f"real-time limits ({SAGEMAKER_REALTIME_TIMEOUT_S} s, "
-            f"{SAGEMAKER_REALTIME_PAYLOAD_BYTES // 2**20} MB); allowed: 'async' "
+            f"{_REALTIME.max_request_bytes / 1e6:g} MB); allowed: 'async' "
             "(or leave mode unset)"
         )
     if mode == "realtime" and aws.min_instances < 1:

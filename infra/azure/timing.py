@@ -16,9 +16,11 @@ from pydantic import Field
 
 from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, ConfigError, Section
+from scoring.server.contracts import CLOUDS
 
 KEY = f"{NAMESPACE}:azure"  # the section, as messages name it
-REQUEST_TIMEOUT_MAX_MS = 180_000  # Azure ML managed online endpoints: request_timeout ≤ 180 s
+# Azure ML managed online endpoints: request_timeout ≤ 180 s (its contract descriptor)
+REQUEST_TIMEOUT_MAX_MS = CLOUDS["azure"].limit("managed").timeout_s * 1000
 
 # Seconds per denoising step for one ~1-megapixel image of an SDXL-class model, per GPU:
 # ``catalog.step_seconds`` (benchmarks/gpu.py figures where measured, else rough public

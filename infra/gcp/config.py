@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,19 +20,16 @@ from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Secti
 from infra.manifest import CloudLimit, ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source
 from infra.serving import EngineSpeed, engine_env
+from scoring.server.contracts import CLOUDS
 
 if TYPE_CHECKING:
     from infra.settings import CommonSettings as StackSettings
 
 KEY = f"{NAMESPACE}:gcp"
-CLOUD = "vertex"  # the package folder and catalog table this section reads
-# Vertex AI's own limits (architecture table); the manifest may only narrow them.
-SHARED_LIMIT = CloudLimit(
-    name="shared", max_request_bytes=1_500_000, max_response_bytes=1_500_000, timeout_s=60
-)
-DEDICATED_LIMIT = CloudLimit(
-    name="dedicated", max_request_bytes=10_000_000, max_response_bytes=10_000_000, timeout_s=3600
-)
+CLOUD = CLOUDS["gcp"].name  # the package folder and catalog table this section reads
+# Vertex AI's own limits, from its contract descriptor; the manifest may only narrow them.
+SHARED_LIMIT = CloudLimit(**asdict(CLOUDS["gcp"].limit("shared")))
+DEDICATED_LIMIT = CloudLimit(**asdict(CLOUDS["gcp"].limit("dedicated")))
 ACCELERATOR_DUTY_CYCLE = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
 CPU_UTILIZATION = "aiplatform.googleapis.com/prediction/online/cpu/utilization"
 KMS_KEY_RE = (
