@@ -49,10 +49,15 @@ def code_files() -> list[Path]:
     return sorted(files)
 
 
+# a cloud's object store, where its own module is named after the store (stores/s3.py)
+STORE_NAMES = {"aws": ("s3",), "gcp": ("gcs",), "azure": ()}
+
+
 def own(rel: str, d: Descriptor) -> bool:
-    """A folder or module named after the cloud, in either vocabulary."""
+    """A folder or module named after the cloud, in either vocabulary, or its store."""
     parts = rel.split("/")
-    return any(p.lower() in names(d) for p in [*parts[:-1], Path(parts[-1]).stem])
+    mine = (*names(d), *STORE_NAMES.get(d.cloud, ()))
+    return any(p.lower() in mine for p in [*parts[:-1], Path(parts[-1]).stem])
 
 
 def knowing(d: Descriptor, registries: list[str]) -> list[str]:
