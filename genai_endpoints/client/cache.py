@@ -132,39 +132,81 @@ class CachedAnswer:
     created: float
 
 
+@dataclass
+class CacheStats:
+    """What this cache did since it was opened. ``damaged``: reads that found an entry whose
+    blob was missing or did not match its sha256, or whose JSON was unreadable (each is a
+    miss); ``healed``: writes that replaced such damaged data with the live answer."""
+
+    hits: int = 0
+    misses: int = 0
+    damaged: int = 0
+    healed: int = 0
+
+
 class Cache:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.stats = CacheStats()
+        self._damaged: dict[str, str] = {}  # key → why its entry was a miss, until healed
 
     @classmethod
     def at(cls, location: str) -> Cache:
         return cls(open_store(location))
 
     def get(self, key: str) -> CachedAnswer | None:
-        raw = self.store.read(f"entries/{key[:2]}/{key}.json")
+        """The entry, or None: absent, or damaged (counted, and rewritten by the next
+        :meth:`put` of this key)."""
+        found, damage = self._read(key)
+        if found is not None:
+            self.stats.hits += 1
+            self._damaged.pop(key, None)
+            return found
+        self.stats.misses += 1
+        if damage:
+            self.stats.damaged += 1
+            self._damaged[key] = damage
+        return None
+
+    def damage(self, key: str) -> str:
+        """Why the last :meth:`get` of ``key`` was a miss on a damaged entry ("" if not)."""
+        return self._damaged.get(key, "")
+
+    def _read(self, key: str) -> tuple[CachedAnswer | None, str]:
+        """(the entry, "") or (None, what was damaged; "" when simply absent)."""
+        raw = self.store.read(_entry_name(key))
         if raw is None:
-            return None
+            return None, ""
         try:
             entry = json.loads(raw)
             outputs = []
             for out in entry["outputs"]:
                 data = self.store.read(_blob_name(out["sha256"]))
-                if data is None or hashlib.sha256(data).hexdigest() != out["sha256"]:
-                    return None  # a missing or damaged blob is a miss, never wrong bytes
+                if data is None:
+                    return None, f"blob {out['sha256'][:12]} missing"
+                if hashlib.sha256(data).hexdigest() != out["sha256"]:
+                    # never wrong bytes: a miss, healed by the next put
+                    return None, f"blob {out['sha256'][:12]} does not match its sha256"
                 outputs.append(Output(data, out["content_type"], out.get("seed")))
         except (ValueError, KeyError, TypeError):
-            return None
+            return None, "entry unreadable"
         answer = Answer(
             outputs, entry.get("model_id"), entry.get("model_revision"), entry.get("server_s")
         )
-        return CachedAnswer(answer, float(entry.get("created", 0)))
+        return CachedAnswer(answer, float(entry.get("created", 0))), ""
 
-    def put(self, key: str, transport: Transport, req: GenerationRequest, answer: Answer) -> None:
+    def put(self, key: str, transport: Transport, req: GenerationRequest, answer: Answer) -> bool:
+        """Store ``answer`` under ``key``; True when this replaced damaged data. A blob is
+        written unless one with the right bytes is there: a damaged or missing blob is
+        rewritten, never trusted because its name exists."""
+        healed = self._damaged.pop(key, "") != ""
         outputs = []
         for out in answer.outputs:
             digest = hashlib.sha256(out.data).hexdigest()
             name = _blob_name(digest)
-            if self.store.read(name) is None:
+            present = self.store.read(name)
+            if present is None or hashlib.sha256(present).hexdigest() != digest:
+                healed = healed or present is not None
                 self.store.write(name, out.data)
             outputs.append({"sha256": digest, "content_type": out.content_type, "seed": out.seed})
         entry = {
@@ -177,7 +219,9 @@ class Cache:
             "server_s": answer.server_s,
             "created": time.time(),
         }
-        self.store.write(f"entries/{key[:2]}/{key}.json", json.dumps(entry, indent=1).encode())
+        self.store.write(_entry_name(key), json.dumps(entry, indent=1).encode())
+        self.stats.healed += healed
+        return healed
 
 
 def _readable(request: dict) -> dict:
@@ -186,6 +230,10 @@ def _readable(request: dict) -> dict:
         if name in request:
             request[name] = "sha256:" + hashlib.sha256(request[name].encode()).hexdigest()
     return request
+
+
+def _entry_name(key: str) -> str:
+    return f"entries/{key[:2]}/{key}.json"
 
 
 def _blob_name(digest: str) -> str:

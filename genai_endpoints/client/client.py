@@ -30,7 +30,7 @@ from genai_endpoints.client.resolve import Resolved, resolve
 from genai_endpoints.client.retry import with_retries
 from genai_endpoints.client.selector import Candidate, Priority, candidate, rank
 from genai_endpoints.client.targets import TargetsFile, load_targets
-from genai_endpoints.client.transports.base import Output
+from genai_endpoints.client.transports.base import Answer, Output, Transport
 from scoring.schema import GenerationRequest, Task, requested_task
 
 Progress = Callable[[str], None]
@@ -43,7 +43,7 @@ class Result:
     outputs: list[Output]
     latency_s: float  # wall time of this call, retries included (a cache read for a hit)
     cache: str  # hit | miss | off
-    cache_note: str = ""
+    cache_note: str = ""  # why off; for a miss on a damaged entry, what it was and its heal
     attempts: int = 1
     model_id: str | None = None
     model_revision: str | None = None
@@ -219,7 +219,7 @@ class Client:
         self._record(name, transport.identity, task, ok=True, status="ok", latency_s=last_latency,
                      server_s=answer.server_s, images=len(answer.outputs))  # fmt: skip
         if key:
-            self.cache.put(key, transport, call_req, answer)
+            note = _healed_note(self.cache, key, transport, call_req, answer) or note
         return Result(
             name, target.kind, answer.outputs, end - start, "miss" if key else "off", note,
             attempts, answer.model_id or transport.model_id,
@@ -281,3 +281,16 @@ class Client:
         if resolved.price_per_hour is not None and busy is not None:
             return resolved.price_per_hour * busy / 3600
         return None
+
+
+def _healed_note(
+    cache: Cache, key: str, transport: Transport, req: GenerationRequest, answer: Answer
+) -> str:
+    """Store a live answer; say so when it replaced a damaged entry (else "")."""
+    damage = cache.damage(key)
+    healed = cache.put(key, transport, req, answer)
+    return (
+        f"damaged entry ({damage or 'a blob did not match its sha256'}), rewritten"
+        if healed
+        else ""
+    )

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,8 +23,14 @@ from scoring.server.settings import ServerSettings
 log = logging.getLogger("scoring.server")
 
 
-def load_scorer(contract: Contract, settings: ServerSettings, env: Mapping[str, str]):
-    """Fetch (from gs://) and verify the weights, then load the engine. Runs in a thread."""
+def load_scorer(
+    contract: Contract,
+    settings: ServerSettings,
+    env: Mapping[str, str],
+    stop: threading.Event | None = None,
+):
+    """Fetch (from gs://) and verify the weights, then load the engine. Runs in a thread;
+    ``stop`` (set at shutdown) ends a fetch still running."""
     from scoring.engine import Engine
     from scoring.server.model import find_model_dir, read_package
     from scoring.server.warmup import warm_up
@@ -35,7 +42,7 @@ def load_scorer(contract: Contract, settings: ServerSettings, env: Mapping[str, 
     if source.startswith("gs://"):
         from scoring.server.storage import fetch_gcs
 
-        root = fetch_gcs(source, settings.cache_dir)
+        root = fetch_gcs(source, settings.cache_dir, stop)
         verify = False  # every file was hashed while it downloaded
     else:
         root = Path(source.removeprefix("file://"))
@@ -118,7 +125,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
     state = ModelState()
     app = build_app(contract, settings, state)
-    state.start(lambda: load_scorer(contract, settings, env))
+    stopping = threading.Event()
+    state.start(lambda: load_scorer(contract, settings, env, stopping))
     log.info(
         "%s contract on %s:%d (%s); model from %s",
         contract.name,
@@ -146,6 +154,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     # handler makes a finished drain exit 0, which is what the clouds expect of a stop
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.Server(config).run()
+    stopping.set()  # a weights fetch still running stops, rather than holding the exit
     if state.worker is not None:
         state.worker.shutdown()
     return 0

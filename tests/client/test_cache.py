@@ -3,6 +3,9 @@ read and written through the upload's stores (one store and one URL form per clo
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 import pytest
 
 from genai_endpoints.client.cache import BucketStore, Cache, LocalStore, open_store
@@ -12,6 +15,7 @@ from genai_endpoints.client.transports.contracts import ContractHttp
 from model_packages.upload.destinations import parse_destination
 from model_packages.upload.stores import AzureBlobStore, GCSStore, S3Store
 from scoring.schema import GenerationRequest
+from tests.emulators import unique_name
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 DATASTORE = (
@@ -106,3 +110,77 @@ def test_s3_cache_store(tmp_path, monkeypatch):
         ]
         assert all(k.startswith("genai/") for k in keys) and len(keys) == 2
         assert cache.get("z" * 64) is None
+
+
+# -- hit, miss, damaged → miss → heal → hit, on each kind of store, the buckets on the real
+# emulators (tests/emulators.py) --------------------------------------------------------
+@pytest.fixture
+def local_store(tmp_path):
+    yield LocalStore(tmp_path / "cache")
+
+
+@pytest.fixture
+def s3_store(moto_server):
+    import boto3
+
+    with moto_server.environment():
+        bucket = unique_name("cache")
+        boto3.client("s3").create_bucket(Bucket=bucket)
+        store = open_store(f"s3://{bucket}/genai")
+        assert isinstance(store.objects, S3Store)
+        yield store
+
+
+@pytest.fixture
+def gcs_store(fake_gcs_server):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    with fake_gcs_server.environment():
+        client = storage.Client(project="test", credentials=AnonymousCredentials())
+        bucket = client.create_bucket(unique_name("cache"))
+        store = open_store(f"gs://{bucket.name}/genai")  # the SDK finds the emulator itself
+        assert isinstance(store.objects, GCSStore)
+        yield store
+
+
+@pytest.fixture
+def azure_store(azurite):
+    # the container client straight from Azurite's connection string: an azureml:// location
+    # would first ask Azure ML's management API which container its datastore names
+    from azure.storage.blob import ContainerClient
+
+    with azurite.environment():
+        container = ContainerClient.from_connection_string(
+            os.environ["AZURE_STORAGE_CONNECTION_STRING"], unique_name("cache")
+        )
+        container.create_container()
+        yield BucketStore(parse_destination(f"{DATASTORE}/paths/genai"), AzureBlobStore(container))
+
+
+@pytest.mark.parametrize("kind", ["local_store", "s3_store", "gcs_store", "azure_store"])
+def test_a_damaged_entry_is_a_miss_then_healed_by_the_next_put(kind, request):
+    store = request.getfixturevalue(kind)
+    cache = Cache(store)
+    t = ContractHttp("sagemaker", "http://127.0.0.1:1", "m", "r")
+    req, key = GenerationRequest(prompt="x", seed=1), "k" * 64
+    answer = Answer([Output(PNG, "image/png", 1)])
+
+    assert cache.get(key) is None  # miss: absent
+    first = cache.put(key, t, req, answer)
+    assert cache.get(key).answer.outputs[0].data == PNG  # hit
+
+    blob = f"blobs/{hashlib.sha256(PNG).hexdigest()[:2]}/{hashlib.sha256(PNG).hexdigest()}"
+    store.write(blob, b"damaged")  # the blob's bytes no longer match its name
+    assert cache.get(key) is None  # a miss, never the damaged bytes
+    healed = cache.put(key, t, req, answer)  # the live answer rewrites it
+    assert store.read(blob) == PNG
+    assert cache.get(key).answer.outputs[0].data == PNG  # hit again
+    assert (first, healed) == (False, True) and cache.damage(key) == ""
+
+    # a truncated blob (an interrupted write) heals the same way
+    store.write(blob, b"")
+    assert cache.get(key) is None and "does not match its sha256" in cache.damage(key)
+    assert cache.put(key, t, req, answer) is True and cache.get(key) is not None
+    stats = cache.stats
+    assert (stats.hits, stats.misses, stats.damaged, stats.healed) == (3, 3, 2, 2)

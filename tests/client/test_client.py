@@ -180,6 +180,12 @@ def test_a_damaged_blob_is_a_miss_not_wrong_bytes(tmp_path, fake):
             blob.write_bytes(b"tampered")
     again = client.invoke("first", {"prompt": "x", "seed": 5})
     assert again.cache == "miss" and again.outputs[0].data == PNG and len(fake.seen) == 2
+    assert "damaged" in again.cache_note and "sha256" in again.cache_note
+    # the live answer rewrote the damaged blob: the next call is a hit, not live forever
+    healed = client.invoke("first", {"prompt": "x", "seed": 5})
+    assert healed.cache == "hit" and healed.outputs[0].data == PNG and len(fake.seen) == 2
+    stats = client.cache.stats
+    assert (stats.hits, stats.misses, stats.damaged, stats.healed) == (1, 2, 1, 1)
 
 
 def test_no_cache_means_neither_read_nor_write(tmp_path, fake):

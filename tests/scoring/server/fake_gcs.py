@@ -1,5 +1,9 @@
 """A fake of the GCS JSON API on loopback, enough for google-cloud-storage's downloads
-(``STORAGE_EMULATOR_HOST``): object metadata and media reads, with Range support."""
+(``STORAGE_EMULATOR_HOST``): object metadata and media reads, with Range support.
+
+Its one remaining user is tests/runtime/test_image.py; every other Vertex fetch test runs
+on fake-gcs-server (the ``fake_gcs_server`` fixture, tests/emulators.py). Delete this
+once the image test uses that fixture too."""
 
 from __future__ import annotations
 

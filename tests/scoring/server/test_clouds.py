@@ -1,13 +1,16 @@
 """The runtime's entry point started with exactly the environment each cloud sets:
-Vertex fetching its weights from a GCS fake on loopback, Azure ML with its model asset
-mounted one folder down, SageMaker with ``serve``."""
+Vertex fetching its weights from fake-gcs-server on loopback (tests/emulators.py), Azure ML
+with its model asset mounted one folder down, SageMaker with ``serve``."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from genai_endpoints.commands.rehearsal import free_port, stop_group
-from tests.scoring.server.fake_gcs import FakeGcs
+from tests.emulators import unique_name
 from tests.scoring.server.helpers import get, post
 
 pytestmark = pytest.mark.slow
@@ -63,11 +66,28 @@ def tree(folder: Path) -> set[str]:
 
 
 @pytest.fixture
-def gcs(image_packages):
-    fake = FakeGcs()
-    fake.put_folder("vertex-copy", "models/abc/", image_packages / "vertex" / "model")
-    yield fake
-    fake.close()
+def bucket(fake_gcs_server):
+    """A bucket of its own on fake-gcs-server, through google-cloud-storage."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    with fake_gcs_server.environment():
+        client = storage.Client(project="test", credentials=AnonymousCredentials())
+        yield client.create_bucket(unique_name("vertex-copy"))
+
+
+@pytest.fixture
+def gcs(bucket, image_packages, fake_gcs_server):
+    """The Vertex package's model folder under ``models/abc/``, as Vertex copies it; the
+    gs:// URI and the emulator's address the server is given."""
+    folder = image_packages / "vertex" / "model"
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            bucket.blob(f"models/abc/{path.relative_to(folder).as_posix()}").upload_from_filename(
+                str(path)
+            )
+    yield {"AIP_STORAGE_URI": f"gs://{bucket.name}/models/abc",
+           "STORAGE_EMULATOR_HOST": fake_gcs_server.url}  # fmt: skip
 
 
 def test_vertex_fetches_its_weights_from_aip_storage_uri(gcs, tmp_path, image_packages):
@@ -76,8 +96,7 @@ def test_vertex_fetches_its_weights_from_aip_storage_uri(gcs, tmp_path, image_pa
         "AIP_HTTP_PORT": str(port),
         "AIP_HEALTH_ROUTE": "/v1/endpoints/1/deployedModels/2",
         "AIP_PREDICT_ROUTE": "/v1/endpoints/1/deployedModels/2:predict",
-        "AIP_STORAGE_URI": "gs://vertex-copy/models/abc",
-        "STORAGE_EMULATOR_HOST": gcs.host,
+        **gcs,
         "GENAI_CACHE_DIR": str(tmp_path / "cache"),
     }
     log = tmp_path / "vertex.log"
@@ -93,16 +112,15 @@ def test_vertex_fetches_its_weights_from_aip_storage_uri(gcs, tmp_path, image_pa
     assert "fetched" in log.read_text()
 
 
-def test_vertex_refuses_a_corrupted_object_naming_it(gcs, tmp_path):
-    key = ("vertex-copy", "models/abc/unet/diffusion_pytorch_model.safetensors")
-    data = bytearray(gcs.objects[key])
+def test_vertex_refuses_a_corrupted_object_naming_it(gcs, bucket, tmp_path):
+    blob = bucket.blob("models/abc/unet/diffusion_pytorch_model.safetensors")
+    data = bytearray(blob.download_as_bytes())
     data[100] ^= 0xFF
-    gcs.objects[key] = bytes(data)
+    blob.upload_from_string(bytes(data))  # the store's own checksums match: only sha256 can tell
     port = free_port()
     env = {
         "AIP_HTTP_PORT": str(port),
-        "AIP_STORAGE_URI": "gs://vertex-copy/models/abc",
-        "STORAGE_EMULATOR_HOST": gcs.host,
+        **gcs,
         "GENAI_CACHE_DIR": str(tmp_path / "cache"),
     }
     log = tmp_path / "vertex.log"
@@ -115,6 +133,33 @@ def test_vertex_refuses_a_corrupted_object_naming_it(gcs, tmp_path):
         assert "unet/diffusion_pytorch_model.safetensors" in r.json()["error"]
         assert "sha256" in r.json()["error"]
     assert not (tmp_path / "cache" / "unet" / "diffusion_pytorch_model.safetensors").exists()
+    assert not list((tmp_path / "cache").rglob("*.partial"))
+
+
+def test_sigterm_during_the_vertex_fetch_stops_it_and_leaves_nothing(bucket, fake_gcs_server,
+                                                                      tmp_path):  # fmt: skip
+    """The cloud stops a container that is still fetching (a scale-in, a redeploy): the
+    fetch ends at its next chunk, the process exits 0 at once, nothing half-written stays."""
+    big = os.urandom(1 << 20) * 256  # 256 MB: seconds to stream, hash and write
+    info = {"files": [{"path": "unet/w.safetensors", "size": len(big),
+                       "sha256": hashlib.sha256(big).hexdigest()}]}  # fmt: skip
+    bucket.blob("models/big/genai_package.json").upload_from_string(json.dumps(info))
+    bucket.blob("models/big/unet/w.safetensors").upload_from_string(big, timeout=300)
+    del big
+    cache = tmp_path / "cache"
+    env = {"AIP_HTTP_PORT": str(free_port()), "AIP_STORAGE_URI": f"gs://{bucket.name}/models/big",
+           "STORAGE_EMULATOR_HOST": fake_gcs_server.url, "GENAI_CACHE_DIR": str(cache),
+           "GENAI_GRACEFUL_SHUTDOWN_S": "1"}  # fmt: skip
+    log = tmp_path / "vertex.log"
+    with runtime(env, [], log) as proc:
+        deadline = time.monotonic() + 120
+        while not list(cache.rglob("*.partial")):  # the big file is on its way
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    assert "fetched" not in log.read_text()
+    assert not list(cache.rglob("*.partial")) and not (cache / "unet" / "w.safetensors").exists()
 
 
 def test_azureml_liveness_is_up_while_loading_readiness_only_when_ready(tmp_path, image_packages):
