@@ -11,13 +11,23 @@ https://docs.nvidia.com/datacenter/tesla/drivers/ "Supported Drivers and CUDA To
 Versions"). Forward compatibility (the cuda-compat package) is not used: it is not on PyPI,
 and SageMaker's newer AMIs turn its mounting off.
 
-Nothing here imports torch: ``infra`` reads it at plan time.
+Nothing here imports torch: ``infra`` reads it at plan time. The CUDA build a serving
+lock installs is read here too (:func:`lock_cuda_version`), from the pins of the CUDA
+runtime torch depends on, so the plan and the image test ask the lock the same question.
 """
 
 from __future__ import annotations
 
+import re
+
 # CUDA major version → the oldest driver branch that runs every minor release of it
 MIN_DRIVER_BRANCH: dict[int, int] = {11: 450, 12: 525, 13: 580}
+
+# the pins that name a lock's CUDA build: the CUDA runtime (CUDA 13's wheels carry no major
+# suffix, CUDA 12's do: nvidia-cuda-runtime-cu12) and torch's cuda-toolkit metapackage
+_CUDA_PINS = re.compile(
+    r"^(nvidia-cuda-runtime(?:-cu\d+)?|cuda-toolkit)==(\d+)\.(\d+)\b", re.MULTILINE | re.IGNORECASE
+)
 
 
 def cuda_major(cuda_version: str) -> int:
@@ -46,3 +56,13 @@ def highest_cuda_major(driver_branch: int) -> int | None:
 
 def driver_runs(driver_branch: int, cuda_version: str) -> bool:
     return driver_branch >= min_driver_branch(cuda_version)
+
+
+def lock_cuda_version(lock_text: str) -> str | None:
+    """The CUDA ``major.minor`` a lock's torch is built for (``"13.0"``), from its CUDA
+    runtime pins; None for a lock without them (a CPU build). Pins that disagree raise."""
+    found = {f"{m[2]}.{m[3]}": m[1] for m in _CUDA_PINS.finditer(lock_text)}
+    if len(found) > 1:
+        pins = ", ".join(f"{name} {version}" for version, name in sorted(found.items()))
+        raise ValueError(f"the lock's CUDA pins disagree: {pins}")
+    return next(iter(found), None)

@@ -101,6 +101,10 @@ def test_dockerfile_installs_exactly_the_lock_on_a_pinned_base():
     ):
         assert flag in install
     assert 'ENTRYPOINT ["python", "-m", "scoring.server"]' in text
-    assert "USER 10001" in text  # not root
+    # starts as root (SageMaker requires it); the server drops to uid 10001 on the other
+    # clouds (scoring/server/privileges.py, tests/scoring/server/test_privileges.py)
+    assert not re.search(r"^USER ", text, re.M)
+    assert "useradd --system --uid 10001 --gid 10001" in text
+    assert re.search(r"^ENV GENAI_RUN_AS=10001$", text, re.M)
     # nothing is installed when a container starts: the entry point is the server itself
     assert "pip install" not in text.split("ENTRYPOINT")[1]

@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from infra import catalog
+from infra.aws.ami import AmiError, InferenceAmi, inference_ami, serving_cuda
 from infra.common import (
     LONG_TASKS,
     NAMESPACE,
@@ -109,6 +110,8 @@ class DataCapture(Section):
 class AwsSection(CloudSection):
     region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
     instance_type: str = "ml.g5.xlarge"
+    # InferenceAmiVersion of the variant; unset: the oldest driver that runs the lock's CUDA
+    inference_ami_version: str | None = None
     mode: Literal["realtime", "async"] | None = None  # default: async for video, else realtime
     min_instances: int = Field(default=1, ge=0, le=100)
     max_instances: int = Field(default=1, ge=1, le=100)
@@ -224,6 +227,7 @@ class AwsPlan:
     project_dir: Path
     image: ImageSource
     instance: catalog.GpuInstance
+    ami: InferenceAmi  # the host image, whose NVIDIA driver runs the lock's CUDA build
     mode: Literal["realtime", "async"]
     endpoint_name: str
     timeout_s: int  # one request, end to end (60 real-time, 3600 async)
@@ -248,6 +252,12 @@ def plan(
         instance = catalog.gpu_instance("sagemaker", aws.instance_type)
     except catalog.CatalogError as exc:
         raise ConfigError(f"{KEY}.instanceType={aws.instance_type!r}: {exc}") from None
+    try:
+        ami = inference_ami(aws.inference_ami_version, serving_cuda())
+    except AmiError as exc:
+        raise ConfigError(
+            f"{KEY}.inferenceAmiVersion={aws.inference_ami_version!r}: {exc}"
+        ) from None
     mode = aws.mode or ("async" if settings.task in LONG_TASKS else "realtime")
     if mode == "realtime" and settings.task in LONG_TASKS:
         raise ConfigError(
@@ -292,6 +302,7 @@ def plan(
         project_dir=project_dir,
         image=image,
         instance=instance,
+        ami=ami,
         mode=mode,
         endpoint_name=name,
         timeout_s=timeout,

@@ -143,6 +143,8 @@ def _variant(
         variant_name=VARIANT,
         model_name=model.name,
         instance_type=plan.instance.name,
+        # the host's NVIDIA driver must run the image's CUDA build (infra/aws/ami.py)
+        inference_ami_version=plan.ami.version,
         initial_instance_count=plan.initial_instances,
         initial_variant_weight=1.0,
         container_startup_health_check_timeout_in_seconds=startup_timeout_s(size),

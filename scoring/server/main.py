@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from scoring.server.contracts import CONTRACTS, DESCRIPTORS, Contract, ContractError, detect
+from scoring.server.privileges import settle as settle_user
 from scoring.server.settings import ServerSettings
 
 log = logging.getLogger("scoring.server")
@@ -118,6 +119,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except (ContractError, ValueError) as exc:
         log.error("%s", exc)
         return 2
+    settle_user(contract, settings)  # root only where the cloud requires it
 
     import uvicorn
 

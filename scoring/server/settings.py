@@ -34,5 +34,11 @@ class ServerSettings(BaseSettings):
         Path("/tmp/genai-model"), description="where weights fetched from gs:// are kept"
     )
     verify_weights: bool = Field(True, description="hash every weight file before loading")
+    run_as: int | None = Field(
+        None,
+        ge=1,
+        description="uid (and gid) the server gives root up to where the cloud "
+        "allows it (scoring/server/privileges.py; the image sets 10001); unset: keep the user",
+    )
     log_level: str = "info"
     access_log: bool = True

@@ -4,9 +4,12 @@ No registry is reachable here, so the base is made on this machine (debootstrap 
 bookworm, whose python3 is 3.11, imported into podman) and the lock is its CPU variant:
 the same pins as runtime/serve.lock, torch as the local CPU wheel of the same version, no
 CUDA libraries. Everything else is the production path: the Dockerfile, `pip install
---no-deps --require-hashes` of the lock, the entry point, the unprivileged user. Each
-contract is then served from a container, and the three must give the bytes the local
-server gives for the same request.
+--no-deps --require-hashes` of the lock, the entry point, the user it starts as (root) and
+the one the server drops to (10001) on the clouds that allow it. Each contract is then
+served from a container, SageMaker's from a model folder laid out as SageMaker writes it
+(root-owned, 0700 folders, 0600 files), and the three must give the bytes the local server
+gives for the same request. The lock's CUDA build and the plan's SageMaker host AMI are
+checked against each other with the same driver table the server uses.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from pathlib import Path
 import pytest
 
 from genai_endpoints.commands.rehearsal import free_port, package_server
+from infra.aws.ami import INFERENCE_AMIS
+from scoring.cuda_drivers import driver_runs, lock_cuda_version
+from tests.infra.helpers import one, stack_result
 from tests.scoring.server.fake_gcs import FakeGcs
 from tests.scoring.server.helpers import get, post
 
@@ -36,6 +42,7 @@ IMAGE = "localhost/genai-runtime:test"
 PODMAN = ["podman", "--runtime", "runc"]
 CUDA_ONLY = re.compile(r"^(nvidia-.*|cuda-.*|triton)$", re.I)
 REQUEST = {"prompt": "a lighthouse at dusk", "num_inference_steps": 2, "seed": 7}
+RUN_AS = 10001  # the image's unprivileged user (runtime/Dockerfile)
 
 
 def torch_cpu_wheel() -> Path | None:
@@ -148,14 +155,40 @@ def wait_ready(port: int, path: str, name: str, timeout: float = 180) -> None:
     raise TimeoutError(f"{name} not ready: {logs.stdout[-2000:]}{logs.stderr[-2000:]}")
 
 
+def model_copy(source: Path, dest: Path, dir_mode: int, file_mode: int) -> Path:
+    shutil.copytree(source, dest)
+    for path in [dest, *dest.rglob("*")]:
+        if os.geteuid() == 0:  # rootless podman maps this user to root in the container
+            os.chown(path, 0, 0)
+        path.chmod(dir_mode if path.is_dir() else file_mode)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def readable_model(image_packages, tmp_path_factory) -> Path:
-    """The package's model folder with world-readable files: the image runs unprivileged."""
+    """The package's model folder readable by every user, as Azure ML mounts one (its own
+    images run as non-root users): the server reads it after dropping to uid 10001."""
     model = tmp_path_factory.mktemp("ctr") / "model"
-    shutil.copytree(image_packages / "sagemaker" / "model", model)
-    for path in [model, *model.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return model
+    return model_copy(image_packages / "sagemaker" / "model", model, 0o755, 0o644)
+
+
+@pytest.fixture(scope="module")
+def sagemaker_model(image_packages, tmp_path_factory) -> Path:
+    """The model folder as SageMaker lays it out under /opt/ml/model: owned by root, 0700
+    folders and 0600 files, readable by root alone (SageMaker runs containers as root)."""
+    model = tmp_path_factory.mktemp("sm") / "model"
+    return model_copy(image_packages / "sagemaker" / "model", model, 0o700, 0o600)
+
+
+def server_uid(name: str) -> int:
+    """The uid the container's server process (pid 1) runs as."""
+    status = podman("exec", name, "cat", "/proc/1/status").stdout
+    return int(re.search(r"^Uid:\s+(\d+)", status, re.M)[1])
+
+
+def owner(name: str, path: str) -> int:
+    code = f"import os; print(os.stat({path!r}).st_uid)"
+    return int(podman("exec", name, "python", "-c", code).stdout)
 
 
 def output_bytes(body: dict) -> bytes:
@@ -163,7 +196,7 @@ def output_bytes(body: dict) -> bytes:
     return base64.b64decode(first["outputs"][0]["data"])
 
 
-def test_image_installs_exactly_the_lock_and_runs_unprivileged(image):
+def test_image_installs_exactly_the_lock_and_starts_as_root_with_a_user_to_drop_to(image):
     freeze = podman("run", "--rm", "--entrypoint", "pip", image, "freeze", "--all")
     got = {line.split("==")[0].lower(): line.split("==")[1] for line in freeze.stdout.split()
            if "==" in line}  # fmt: skip
@@ -173,11 +206,27 @@ def test_image_installs_exactly_the_lock_and_runs_unprivileged(image):
         k: v for k, v in want.items() if k not in ("pip", "setuptools")
     }
     who = podman("run", "--rm", "--entrypoint", "id", image, "-u")
-    assert who.stdout.strip() == "10001"
+    assert who.stdout.strip() == "0"  # SageMaker requires root; the server drops elsewhere
+    user = podman("run", "--rm", "--entrypoint", "id", image, "genai")
+    assert f"uid={RUN_AS}(genai) gid={RUN_AS}(genai)" in user.stdout
+    env = podman("run", "--rm", "--entrypoint", "printenv", image, "GENAI_RUN_AS")
+    assert env.stdout.strip() == str(RUN_AS)
+
+
+def test_the_locks_cuda_build_runs_on_the_host_the_plan_asks_sagemaker_for():
+    """The image's CUDA build (from the lock it installs) and the AMI every example stack's
+    variant names agree through the one driver table (scoring/cuda_drivers.py)."""
+    cuda = lock_cuda_version((ROOT / "runtime" / "serve.lock").read_text())
+    assert cuda is not None
+    config = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+    for stack in ("dev", "staging", "prod"):
+        variant = one(stack_result(stack), config)["productionVariants"][0]
+        host = INFERENCE_AMIS[variant["inferenceAmiVersion"]]
+        assert host.driver_branch is not None and driver_runs(host.driver_branch, cuda), stack
 
 
 def test_each_contract_served_from_the_container_gives_the_local_bytes(
-    image, image_packages, readable_model, tmp_path
+    image, image_packages, readable_model, sagemaker_model, tmp_path
 ):
     params = {k: v for k, v in REQUEST.items() if k != "prompt"}
     with package_server("sagemaker", image_packages / "sagemaker", tmp_path / "logs") as local:
@@ -187,8 +236,9 @@ def test_each_contract_served_from_the_container_gives_the_local_bytes(
     got = {}
     port = free_port()
     with container(image, {"GENAI_PORT": str(port)}, ["serve"],
-                   [f"{readable_model}:/opt/ml/model:ro"]) as name:  # fmt: skip
+                   [f"{sagemaker_model}:/opt/ml/model:ro"]) as name:  # fmt: skip
         wait_ready(port, "/ping", name)
+        assert server_uid(name) == 0  # root, as SageMaker requires: reads 0700/0600
         r = post(port, "/invocations", {"inputs": REQUEST["prompt"], "parameters": params})
         assert r.status == 200, r.body
         got["sagemaker"] = output_bytes(r.json())
@@ -202,6 +252,8 @@ def test_each_contract_served_from_the_container_gives_the_local_bytes(
     try:
         with container(image, env, [], []) as name:
             wait_ready(port, "/health", name)
+            assert server_uid(name) == RUN_AS  # dropped; the fetched weights are its own
+            assert owner(name, "/tmp/genai-model") == RUN_AS
             r = post(port, "/predict", {"instances": [REQUEST["prompt"]], "parameters": params})
             assert r.status == 200, r.body
             got["vertex"] = output_bytes(r.json())
@@ -213,6 +265,7 @@ def test_each_contract_served_from_the_container_gives_the_local_bytes(
     with container(image, {"AZUREML_MODEL_DIR": mount, "GENAI_PORT": str(port)}, [],
                    [f"{readable_model}:{mount}/model:ro"]) as name:  # fmt: skip
         wait_ready(port, "/ready", name)
+        assert server_uid(name) == RUN_AS
         r = post(port, "/score", REQUEST)
         assert r.status == 200, r.body
         got["azureml"] = output_bytes(r.json())
