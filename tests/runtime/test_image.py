@@ -30,8 +30,8 @@ import pytest
 from genai_endpoints.commands.rehearsal import free_port, package_server
 from infra.aws.ami import INFERENCE_AMIS
 from scoring.cuda_drivers import driver_runs, lock_cuda_version
+from tests.emulators import unique_name
 from tests.infra.helpers import one, stack_result
-from tests.scoring.server.fake_gcs import FakeGcs
 from tests.scoring.server.helpers import get, post
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -225,8 +225,23 @@ def test_the_locks_cuda_build_runs_on_the_host_the_plan_asks_sagemaker_for():
         assert host.driver_branch is not None and driver_runs(host.driver_branch, cuda), stack
 
 
+def gcs_copy(emulator, folder: Path, prefix: str) -> str:
+    """``folder`` under ``prefix`` in a new bucket on fake-gcs-server, as Vertex copies a
+    model's artifacts; the bucket's name."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    with emulator.environment():
+        client = storage.Client(project="test", credentials=AnonymousCredentials())
+        bucket = client.create_bucket(unique_name("vertex-copy"))
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            rel = path.relative_to(folder).as_posix()
+            bucket.blob(prefix + rel).upload_from_filename(str(path))
+    return bucket.name
+
+
 def test_each_contract_served_from_the_container_gives_the_local_bytes(
-    image, image_packages, readable_model, sagemaker_model, tmp_path
+    image, image_packages, readable_model, sagemaker_model, tmp_path, fake_gcs_server
 ):
     params = {k: v for k, v in REQUEST.items() if k != "prompt"}
     with package_server("sagemaker", image_packages / "sagemaker", tmp_path / "logs") as local:
@@ -243,22 +258,18 @@ def test_each_contract_served_from_the_container_gives_the_local_bytes(
         assert r.status == 200, r.body
         got["sagemaker"] = output_bytes(r.json())
 
-    gcs = FakeGcs()
-    gcs.put_folder("vertex-copy", "models/abc/", readable_model)
+    bucket = gcs_copy(fake_gcs_server, readable_model, "models/abc/")
     port = free_port()
     env = {"AIP_HTTP_PORT": str(port), "AIP_HEALTH_ROUTE": "/health",
-           "AIP_PREDICT_ROUTE": "/predict", "AIP_STORAGE_URI": "gs://vertex-copy/models/abc",
-           "STORAGE_EMULATOR_HOST": gcs.host}  # fmt: skip
-    try:
-        with container(image, env, [], []) as name:
-            wait_ready(port, "/health", name)
-            assert server_uid(name) == RUN_AS  # dropped; the fetched weights are its own
-            assert owner(name, "/tmp/genai-model") == RUN_AS
-            r = post(port, "/predict", {"instances": [REQUEST["prompt"]], "parameters": params})
-            assert r.status == 200, r.body
-            got["vertex"] = output_bytes(r.json())
-    finally:
-        gcs.close()
+           "AIP_PREDICT_ROUTE": "/predict", "AIP_STORAGE_URI": f"gs://{bucket}/models/abc",
+           "STORAGE_EMULATOR_HOST": fake_gcs_server.url}  # fmt: skip
+    with container(image, env, [], []) as name:
+        wait_ready(port, "/health", name)
+        assert server_uid(name) == RUN_AS  # dropped; the fetched weights are its own
+        assert owner(name, "/tmp/genai-model") == RUN_AS
+        r = post(port, "/predict", {"instances": [REQUEST["prompt"]], "parameters": params})
+        assert r.status == 200, r.body
+        got["vertex"] = output_bytes(r.json())
 
     port = free_port()
     mount = "/var/azureml-app/azureml-models/genai-model/1"
