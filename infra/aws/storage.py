@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws.kms as kms
 import pulumi_aws.s3 as s3
+from pulumi_aws.get_caller_identity import get_caller_identity_output
 
 from infra.aws.scope import Scope
 from infra.weights import WeightsUpload
@@ -23,7 +24,12 @@ DATA_CAPTURE_PREFIX = "data-capture/"
 
 
 def encryption_key(scope: Scope) -> pulumi.Input[str] | None:
-    """The key for artifacts, image and topics: created, AWS-managed (None), or given."""
+    """The key for artifacts, image and topics: created, AWS-managed (None), or given.
+
+    A created key keeps KMS's default policy (the account's IAM decides), plus, when the
+    stack creates an alarm topic, CloudWatch's use of it: alarms cannot publish to an
+    encrypted topic otherwise (https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns).
+    """
     cfg, plan = scope.plan.settings, scope.plan
     if cfg.kms_key == "create":
         key = kms.Key(
@@ -31,6 +37,7 @@ def encryption_key(scope: Scope) -> pulumi.Input[str] | None:
             description=f"genai-endpoints {plan.endpoint_name}: artifacts, image, topics",
             enable_key_rotation=True,
             deletion_window_in_days=30,
+            policy=_key_policy(scope) if cfg.alarms.creates_topic else None,
             tags=scope.tags,
             opts=scope.child(),
         )
@@ -111,6 +118,41 @@ def weights(scope: Scope, store: Bucket) -> WeightsUpload:
         project_dir=str(plan.project_dir.resolve()),
         opts=scope.own(depends_on=store.settings),
     )
+
+
+def _key_policy(scope: Scope) -> pulumi.Output[str]:
+    """KMS's default key policy (the account root: IAM policies grant the key) plus
+    CloudWatch alarms encrypting to and reading from the stack's alarm topic."""
+    caller = get_caller_identity_output(opts=scope.invoke())  # arn:PARTITION:…:ACCOUNT:…
+    return caller.arn.apply(
+        lambda arn: json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "EnableIamPolicies",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": _root(arn)},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "CloudWatchAlarmsPublishToTheAlarmTopic",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                        "Resource": "*",
+                    },
+                ],
+            },
+            sort_keys=True,
+        )
+    )
+
+
+def _root(caller_arn: str) -> str:
+    _, partition, _, _, account, _ = caller_arn.split(":", 5)
+    return f"arn:{partition}:iam::{account}:root"
 
 
 def _tls_only_policy(bucket_arn: str) -> str:
