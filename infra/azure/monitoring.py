@@ -39,7 +39,8 @@ def action_groups(scope: Scope) -> list[pulumi.Input[str]]:
                     name=f"webhook-{i}", service_uri=u, use_common_alert_schema=True
                 )
                 for i, u in enumerate(al.webhooks)
-            ],
+            ]
+            or None,
             tags=scope.tags,
             opts=scope.child(),
         )
