@@ -136,6 +136,15 @@ class Network(Section):
         return v
 
 
+class Lifecycle(Section):
+    """What the bucket's lifecycle rule removes: multipart uploads never finished (an
+    interrupted ``upload``, an async result cut off) anywhere in the bucket, and the async
+    requests, results and failures under ``async/`` (``null``: kept)."""
+
+    abort_incomplete_upload_days: int = Field(default=7, ge=1, le=3650)
+    async_expiration_days: int | None = Field(default=7, ge=1, le=3650)
+
+
 class DataCapture(Section):
     enabled: bool = False
     sampling_percent: int = Field(default=10, ge=1, le=100)
@@ -157,6 +166,7 @@ class AwsSection(CloudSection):
     endpoint_name: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     force_destroy: bool = False  # let `pulumi destroy` empty the bucket (dev and live tests)
     data_capture: DataCapture = DataCapture()
+    lifecycle: Lifecycle = Lifecycle()  # the bucket's lifecycle rule
     deployment: Deployment = Deployment()
     alarms: Alarms = Alarms()
     network: Network = Network()

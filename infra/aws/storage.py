@@ -1,7 +1,10 @@
-"""The stack's key, its bucket (SSE-KMS, versioned, private, TLS-only) and the weights in it.
+"""The stack's key, its bucket (SSE-KMS, versioned, private, TLS-only, with a lifecycle
+rule) and the weights in it.
 
 The bucket holds the weights under the manifest's content-addressed prefix
-(``models/<digest>/``) and, for async endpoints and data capture, the prefixes below.
+(``models/<digest>/``) and, for async endpoints and data capture, the prefixes below. Its
+lifecycle rule (``lifecycle.*``) aborts multipart uploads left unfinished and expires the
+async prefixes; the weights are never expired.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ ASYNC_INPUT_PREFIX = "async/inputs/"
 ASYNC_OUTPUT_PREFIX = "async/outputs/"
 ASYNC_FAILURE_PREFIX = "async/failures/"
 DATA_CAPTURE_PREFIX = "data-capture/"
+# what the lifecycle rule expires (``lifecycle.asyncExpirationDays``)
+ASYNC_PREFIXES = (ASYNC_INPUT_PREFIX, ASYNC_OUTPUT_PREFIX, ASYNC_FAILURE_PREFIX)
 
 
 def encryption_key(scope: Scope) -> pulumi.Input[str] | None:
@@ -100,7 +105,54 @@ def bucket(scope: Scope, key_arn: pulumi.Input[str] | None) -> Bucket:
         policy=bucket.arn.apply(_tls_only_policy),
         opts=scope.child(depends_on=[public_block]),
     )
+    lifecycle(scope, bucket, versioning)
     return Bucket(bucket, [sse, versioning, public_block, tls_only])
+
+
+def lifecycle(
+    scope: Scope, bucket: s3.Bucket, versioning: s3.BucketVersioning
+) -> s3.BucketLifecycleConfiguration:
+    """The bucket's one lifecycle configuration (a second one on the same bucket would fight
+    it): abort multipart uploads unfinished after ``abortIncompleteUploadDays``, everywhere
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpu-abort-incomplete-mpu-lifecycle-config.html),
+    and expire the async prefixes after ``asyncExpirationDays`` — their noncurrent versions a
+    day later, since the bucket is versioned (an expired or deleted object stays as one)."""
+    cfg = scope.plan.settings.lifecycle
+    rules = [
+        s3.BucketLifecycleConfigurationRuleArgs(
+            id="abort-incomplete-multipart-uploads",
+            status="Enabled",
+            filter=s3.BucketLifecycleConfigurationRuleFilterArgs(),  # the whole bucket
+            abort_incomplete_multipart_upload=(
+                s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=cfg.abort_incomplete_upload_days
+                )
+            ),
+        )
+    ]
+    if cfg.async_expiration_days is not None:
+        rules += [
+            s3.BucketLifecycleConfigurationRuleArgs(
+                id=f"expire-{prefix.strip('/').replace('/', '-')}",
+                status="Enabled",
+                filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+                expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                    days=cfg.async_expiration_days
+                ),
+                noncurrent_version_expiration=(
+                    s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=1
+                    )
+                ),
+            )
+            for prefix in ASYNC_PREFIXES
+        ]
+    return s3.BucketLifecycleConfiguration(
+        f"{scope.name}-bucket-lifecycle",
+        bucket=bucket.id,
+        rules=rules,
+        opts=scope.child(depends_on=[versioning]),
+    )
 
 
 def weights(scope: Scope, store: Bucket) -> WeightsUpload:
