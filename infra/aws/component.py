@@ -86,7 +86,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         config = model.endpoint_config(
             scope, model=sagemaker_model, bucket=bucket.resource, key_arn=key_arn, topics=topics
         )
-        alarms = monitoring.alarms(scope)
+        alarms = monitoring.alarms(scope, key_arn)
         deployment = endpoint.endpoint(scope, config, alarms)
         scaling.autoscaling(scope, deployment)
 

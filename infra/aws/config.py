@@ -44,6 +44,7 @@ SAGEMAKER_REALTIME_TIMEOUT_S = _REALTIME.timeout_s
 SAGEMAKER_ASYNC_TIMEOUT_S = CLOUDS["aws"].limit("async").timeout_s  # InvocationTimeoutSeconds
 BLUE_GREEN_MAX_S = 28800  # BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: 600-28800
 LAUNCH_S = 600  # new instances to "model download starts": conservative
+EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
 SNS_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
 KEY = f"{NAMESPACE}:aws"
 
@@ -70,7 +71,15 @@ class Deployment(Section):
 
 
 class Alarms(Section):
-    enabled: bool = True
+    """CloudWatch alarms and who hears them: no alarm may fire into the void.
+
+    ``enabled`` unset: the alarms are made when a destination is set (``topicArn``, or
+    ``emails``/``webhooks``: the stack creates a topic); ``true``: a destination is required
+    (refused otherwise); ``false``: none. The 5xx and latency alarms that guard a rollout are
+    made whenever ``deployment.autoRollback`` is on: SageMaker rolls back on them, which is a
+    destination of its own (they notify the destination too, when there is one)."""
+
+    enabled: bool | None = None
     error5xx_rate: float = Field(default=0.01, gt=0, le=1, alias="error5xxRate")
     error4xx_rate: float = Field(default=0.05, gt=0, le=1, alias="error4xxRate")
     latency_p90_seconds: float = Field(default=45, gt=0, le=3600)
@@ -78,6 +87,34 @@ class Alarms(Section):
     period_seconds: Literal[60, 300] = 60
     evaluation_periods: int = Field(default=3, ge=1, le=60)
     topic_arn: str | None = Field(default=None, pattern=SNS_ARN)  # notified on alarm and OK
+    emails: list[str] = Field(default_factory=list)  # subscribed to a topic the stack creates
+    webhooks: list[str] = Field(default_factory=list)  # https URLs, likewise
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not re.fullmatch(EMAIL, e):
+                raise ValueError(f"{e!r} is not an e-mail address")
+        return v
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if not re.fullmatch(r"https://[^\s/]+(/\S*)?", u):
+                raise ValueError(f"{u!r}: allowed: an https:// URL")
+        return v
+
+    @property
+    def creates_topic(self) -> bool:
+        """The stack makes a topic (encrypted with its key) for ``emails``/``webhooks``."""
+        return self.enabled is not False and bool(self.emails or self.webhooks)
+
+    @property
+    def notifies(self) -> bool:
+        """Alarms that tell somebody are made: on, with a destination."""
+        return self.enabled is not False and bool(self.topic_arn or self.emails or self.webhooks)
 
 
 class Network(Section):
@@ -100,6 +137,15 @@ class Network(Section):
             if not re.fullmatch(r"sg-[0-9a-f]{8,17}", s):
                 raise ValueError(f"{s!r} is not a security group id; allowed: 'sg-' + 8-17 hex")
         return v
+
+
+class Lifecycle(Section):
+    """What the bucket's lifecycle rule removes: multipart uploads never finished (an
+    interrupted ``upload``, an async result cut off) anywhere in the bucket, and the async
+    requests, results and failures under ``async/`` (``null``: kept)."""
+
+    abort_incomplete_upload_days: int = Field(default=7, ge=1, le=3650)
+    async_expiration_days: int | None = Field(default=7, ge=1, le=3650)
 
 
 class DataCapture(Section):
@@ -125,6 +171,7 @@ class AwsSection(CloudSection):
     endpoint_name: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     force_destroy: bool = False  # let `pulumi destroy` empty the bucket (dev and live tests)
     data_capture: DataCapture = DataCapture()
+    lifecycle: Lifecycle = Lifecycle()  # the bucket's lifecycle rule
     deployment: Deployment = Deployment()
     alarms: Alarms = Alarms()
     network: Network = Network()
@@ -145,7 +192,7 @@ class AwsSection(CloudSection):
         is kept as written and not read)."""
         if self.enabled:
             problem = _fleet_problem(self) or _network_problem(self.network)
-            problem = problem or _steps_problem(self)
+            problem = problem or _steps_problem(self) or _alarms_problem(self)
             if problem:
                 raise cross_field_error(problem)
         return self
@@ -165,6 +212,27 @@ def _network_problem(net: Network) -> str | None:
         return (
             f"{KEY}.network: subnetIds={net.subnet_ids!r} and securityGroupIds="
             f"{net.security_group_ids!r}; allowed: both set (private networking) or both empty"
+        )
+    return None
+
+
+def _alarms_problem(aws: AwsSection) -> str | None:
+    """Alarms switched on must reach somebody; a topic the stack creates must be one
+    CloudWatch can publish to (not under the AWS-managed key ``alias/aws/sns``, whose policy
+    cannot let CloudWatch use it: https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns)."""
+    a, akey = aws.alarms, f"{KEY}.alarms"
+    if a.enabled and not a.notifies:
+        return (
+            f"{akey}.enabled=True: no destination, every alarm would notify nobody; allowed: "
+            "alarms.topicArn (an SNS topic ARN), alarms.emails or alarms.webhooks (the stack "
+            "creates a topic), or enabled false"
+        )
+    if a.creates_topic and aws.kms_key == "aws-managed":
+        return (
+            f"{akey}.emails/webhooks with {KEY}.kmsKey='aws-managed': CloudWatch alarms cannot "
+            "publish to a topic encrypted with the AWS-managed key alias/aws/sns; allowed: "
+            f"kmsKey 'create' or a key ARN (its policy must let cloudwatch.amazonaws.com use "
+            f"it), or {akey}.topicArn (an existing topic)"
         )
     return None
 

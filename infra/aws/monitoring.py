@@ -1,11 +1,20 @@
 """The endpoint's CloudWatch alarms: 5xx and 4xx rates, p90 model latency, and (async) the
-backlog. The 5xx and latency alarms also guard a rollout (:mod:`infra.aws.endpoint`)."""
+backlog — each with a destination, never into the void.
+
+Who hears an alarm: ``alarms.topicArn`` (an existing SNS topic) and/or a topic this module
+creates for ``alarms.emails``/``alarms.webhooks`` (encrypted with the stack's key; its policy
+lets CloudWatch use it: :func:`infra.aws.storage.encryption_key`). Without a destination only
+the 5xx and latency alarms that guard a rollout are made (``deployment.autoRollback``): their
+destination is SageMaker, which rolls the update back (:mod:`infra.aws.endpoint`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pulumi
 import pulumi_aws.cloudwatch as cloudwatch
+import pulumi_aws.sns as sns
 
 from infra.aws.model import VARIANT
 from infra.aws.scope import Scope
@@ -22,27 +31,39 @@ class Alarm:
     metric: str
 
 
-def alarms(scope: Scope) -> list[Alarm]:
-    """One alarm per spec below (none when ``alarms.enabled`` is false)."""
-    plan, name = scope.plan, scope.name
-    a = plan.settings.alarms
-    if not a.enabled:
+def destinations(scope: Scope, key_arn: pulumi.Input[str] | None) -> list[pulumi.Input[str]]:
+    """The topics the alarms notify on ALARM and OK: the given one, plus one the stack
+    creates for ``emails`` (each address confirms its subscription by mail) and ``webhooks``
+    (HTTPS; the receiver confirms SNS's SubscriptionConfirmation). Empty: nobody."""
+    a, ep = scope.plan.settings.alarms, scope.plan.endpoint_name
+    if not a.notifies:
         return []
-    ep = plan.endpoint_name
-    dims = {"EndpointName": ep, "VariantName": VARIANT}
-    notify = [a.topic_arn] if a.topic_arn else None
-    common = dict(
-        namespace="AWS/SageMaker",
-        period=a.period_seconds,
-        evaluation_periods=a.evaluation_periods,
-        datapoints_to_alarm=min(2, a.evaluation_periods),
-        comparison_operator="GreaterThanThreshold",
-        treat_missing_data="notBreaching",
-        alarm_actions=notify,
-        ok_actions=notify,
-        tags=scope.tags,
-    )
-    specs = [
+    found: list[pulumi.Input[str]] = [a.topic_arn] if a.topic_arn else []
+    if a.creates_topic:
+        topic = sns.Topic(
+            f"{scope.name}-alarms",
+            name=f"{ep}-alarms",
+            kms_master_key_id=key_arn,
+            tags=scope.tags,
+            opts=scope.child(),
+        )
+        receivers = [("email", e) for e in a.emails] + [("https", u) for u in a.webhooks]
+        for i, (protocol, endpoint) in enumerate(receivers):
+            sns.TopicSubscription(
+                f"{scope.name}-alarms-{protocol}-{i}",
+                topic=topic.arn,
+                protocol=protocol,
+                endpoint=endpoint,
+                opts=scope.child(),
+            )
+        found.append(topic.arn)
+    return found
+
+
+def _specs(scope: Scope) -> list[tuple[str, str, str, str, dict]]:
+    """(short name, alarm name, what it measures, metric, statistic and threshold)."""
+    a, ep = scope.plan.settings.alarms, scope.plan.endpoint_name
+    return [
         (
             "5xx",
             f"{ep}-5xx-rate",
@@ -65,20 +86,44 @@ def alarms(scope: Scope) -> list[Alarm]:
             {"extended_statistic": "p90", "threshold": a.latency_p90_seconds * 1e6},
         ),
     ]
+
+
+def alarms(scope: Scope, key_arn: pulumi.Input[str] | None = None) -> list[Alarm]:
+    """Every alarm that has a destination: all of them when somebody is notified, else
+    only the rollback guards (none when neither)."""
+    plan, name = scope.plan, scope.name
+    a = plan.settings.alarms
+    notify = destinations(scope, key_arn) or None
+    guarding = plan.settings.deployment.auto_rollback
+    ep = plan.endpoint_name
+    common = dict(
+        namespace="AWS/SageMaker",
+        period=a.period_seconds,
+        evaluation_periods=a.evaluation_periods,
+        datapoints_to_alarm=min(2, a.evaluation_periods),
+        comparison_operator="GreaterThanThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=notify,
+        ok_actions=notify,
+        tags=scope.tags,
+    )
     found = []
-    for short, alarm_name, what, metric, stat in specs:
+    for short, alarm_name, what, metric, stat in _specs(scope):
+        guard = guarding and metric in GUARD_METRICS
+        if not (notify or guard):
+            continue
         resource = cloudwatch.MetricAlarm(
             f"{name}-{short}",
             name=alarm_name,
-            alarm_description=f"{ep}: {what}",
+            alarm_description=f"{ep}: {what}" + ("; rolls a rollout back" if guard else ""),
             metric_name=metric,
-            dimensions=dims,
+            dimensions={"EndpointName": ep, "VariantName": VARIANT},
             opts=scope.child(),
             **stat,
             **common,
         )
         found.append(Alarm(resource, alarm_name, metric))
-    if plan.mode == "async":
+    if plan.mode == "async" and notify:
         resource = cloudwatch.MetricAlarm(
             f"{name}-backlog",
             name=f"{ep}-backlog",

@@ -1,7 +1,10 @@
-"""The stack's key, its bucket (SSE-KMS, versioned, private, TLS-only) and the weights in it.
+"""The stack's key, its bucket (SSE-KMS, versioned, private, TLS-only, with a lifecycle
+rule) and the weights in it.
 
 The bucket holds the weights under the manifest's content-addressed prefix
-(``models/<digest>/``) and, for async endpoints and data capture, the prefixes below.
+(``models/<digest>/``) and, for async endpoints and data capture, the prefixes below. Its
+lifecycle rule (``lifecycle.*``) aborts multipart uploads left unfinished and expires the
+async prefixes; the weights are never expired.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws.kms as kms
 import pulumi_aws.s3 as s3
+from pulumi_aws.get_caller_identity import get_caller_identity_output
 
 from infra.aws.scope import Scope
 from infra.weights import WeightsUpload
@@ -20,10 +24,17 @@ ASYNC_INPUT_PREFIX = "async/inputs/"
 ASYNC_OUTPUT_PREFIX = "async/outputs/"
 ASYNC_FAILURE_PREFIX = "async/failures/"
 DATA_CAPTURE_PREFIX = "data-capture/"
+# what the lifecycle rule expires (``lifecycle.asyncExpirationDays``)
+ASYNC_PREFIXES = (ASYNC_INPUT_PREFIX, ASYNC_OUTPUT_PREFIX, ASYNC_FAILURE_PREFIX)
 
 
 def encryption_key(scope: Scope) -> pulumi.Input[str] | None:
-    """The key for artifacts, image and topics: created, AWS-managed (None), or given."""
+    """The key for artifacts, image and topics: created, AWS-managed (None), or given.
+
+    A created key keeps KMS's default policy (the account's IAM decides), plus, when the
+    stack creates an alarm topic, CloudWatch's use of it: alarms cannot publish to an
+    encrypted topic otherwise (https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns).
+    """
     cfg, plan = scope.plan.settings, scope.plan
     if cfg.kms_key == "create":
         key = kms.Key(
@@ -31,6 +42,7 @@ def encryption_key(scope: Scope) -> pulumi.Input[str] | None:
             description=f"genai-endpoints {plan.endpoint_name}: artifacts, image, topics",
             enable_key_rotation=True,
             deletion_window_in_days=30,
+            policy=_key_policy(scope) if cfg.alarms.creates_topic else None,
             tags=scope.tags,
             opts=scope.child(),
         )
@@ -93,7 +105,54 @@ def bucket(scope: Scope, key_arn: pulumi.Input[str] | None) -> Bucket:
         policy=bucket.arn.apply(_tls_only_policy),
         opts=scope.child(depends_on=[public_block]),
     )
+    lifecycle(scope, bucket, versioning)
     return Bucket(bucket, [sse, versioning, public_block, tls_only])
+
+
+def lifecycle(
+    scope: Scope, bucket: s3.Bucket, versioning: s3.BucketVersioning
+) -> s3.BucketLifecycleConfiguration:
+    """The bucket's one lifecycle configuration (a second one on the same bucket would fight
+    it): abort multipart uploads unfinished after ``abortIncompleteUploadDays``, everywhere
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpu-abort-incomplete-mpu-lifecycle-config.html),
+    and expire the async prefixes after ``asyncExpirationDays`` — their noncurrent versions a
+    day later, since the bucket is versioned (an expired or deleted object stays as one)."""
+    cfg = scope.plan.settings.lifecycle
+    rules = [
+        s3.BucketLifecycleConfigurationRuleArgs(
+            id="abort-incomplete-multipart-uploads",
+            status="Enabled",
+            filter=s3.BucketLifecycleConfigurationRuleFilterArgs(),  # the whole bucket
+            abort_incomplete_multipart_upload=(
+                s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=cfg.abort_incomplete_upload_days
+                )
+            ),
+        )
+    ]
+    if cfg.async_expiration_days is not None:
+        rules += [
+            s3.BucketLifecycleConfigurationRuleArgs(
+                id=f"expire-{prefix.strip('/').replace('/', '-')}",
+                status="Enabled",
+                filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+                expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                    days=cfg.async_expiration_days
+                ),
+                noncurrent_version_expiration=(
+                    s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=1
+                    )
+                ),
+            )
+            for prefix in ASYNC_PREFIXES
+        ]
+    return s3.BucketLifecycleConfiguration(
+        f"{scope.name}-bucket-lifecycle",
+        bucket=bucket.id,
+        rules=rules,
+        opts=scope.child(depends_on=[versioning]),
+    )
 
 
 def weights(scope: Scope, store: Bucket) -> WeightsUpload:
@@ -111,6 +170,41 @@ def weights(scope: Scope, store: Bucket) -> WeightsUpload:
         project_dir=str(plan.project_dir.resolve()),
         opts=scope.own(depends_on=store.settings),
     )
+
+
+def _key_policy(scope: Scope) -> pulumi.Output[str]:
+    """KMS's default key policy (the account root: IAM policies grant the key) plus
+    CloudWatch alarms encrypting to and reading from the stack's alarm topic."""
+    caller = get_caller_identity_output(opts=scope.invoke())  # arn:PARTITION:…:ACCOUNT:…
+    return caller.arn.apply(
+        lambda arn: json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "EnableIamPolicies",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": _root(arn)},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "CloudWatchAlarmsPublishToTheAlarmTopic",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                        "Resource": "*",
+                    },
+                ],
+            },
+            sort_keys=True,
+        )
+    )
+
+
+def _root(caller_arn: str) -> str:
+    _, partition, _, _, account, _ = caller_arn.split(":", 5)
+    return f"arn:{partition}:iam::{account}:root"
 
 
 def _tls_only_policy(bucket_arn: str) -> str:

@@ -133,7 +133,13 @@ class Autoscale(Section):
 
 
 class Alarms(Section):
-    enabled: bool = True
+    """Metric alerts on the endpoint and who hears them: no alert may fire into the void.
+
+    ``enabled`` unset: the alerts are made when a destination is set (``actionGroupId``, or
+    ``emails``/``webhooks``: the stack creates an action group); ``true``: a destination is
+    required (refused otherwise); ``false``: none."""
+
+    enabled: bool | None = None
     error5xx_per_minute: float = Field(default=5, gt=0, alias="error5xxPerMinute")
     latency_p90_ms: int | None = Field(default=None, gt=0)  # default: 80% of the timeout
     window_minutes: Literal[1, 5, 15, 30, 60] = 5
@@ -142,6 +148,7 @@ class Alarms(Section):
         default=None, pattern=r"^/subscriptions/.+/actionGroups/.+$"
     )
     emails: list[str] = Field(default_factory=list)  # an action group the stack creates
+    webhooks: list[str] = Field(default_factory=list)  # https URLs, in that group too
 
     @field_validator("emails")
     @classmethod
@@ -150,6 +157,20 @@ class Alarms(Section):
             if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", e):
                 raise ValueError(f"{e!r} is not an e-mail address")
         return v
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if not re.fullmatch(r"https://[^\s/]+(/\S*)?", u):
+                raise ValueError(f"{u!r}: allowed: an https:// URL")
+        return v
+
+    @property
+    def notifies(self) -> bool:
+        """Alerts are made: on, with somebody to tell."""
+        has = bool(self.action_group_id or self.emails or self.webhooks)
+        return self.enabled is not False and has
 
 
 class AzureSection(CloudSection):
@@ -209,6 +230,7 @@ class AzureSection(CloudSection):
             _check_autoscale(self.autoscale)
             _check_identity(self)
             _check_network(self)
+            _check_alarms(self.alarms)
         return self
 
 
@@ -289,6 +311,15 @@ def _check_identity(az: AzureSection) -> None:
         raise ConfigError(
             f"{KEY}.resourceGroup.create=False: an existing group needs its name; allowed: "
             f"set {KEY}.resourceGroup.name, or create: true"
+        )
+
+
+def _check_alarms(al: Alarms) -> None:
+    if al.enabled and not al.notifies:
+        raise ConfigError(
+            f"{KEY}.alarms.enabled=True: no destination, every alert would notify nobody; "
+            "allowed: alarms.actionGroupId (an action group id), alarms.emails or "
+            "alarms.webhooks (the stack creates an action group), or enabled false"
         )
 
 

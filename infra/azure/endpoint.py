@@ -94,7 +94,7 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         if plan.settings.autoscale.enabled:
             for d in plan.deployments:
                 scaling.autoscale(scope, d, self.deployments[d.name], endpoint)
-        if plan.settings.alarms.enabled:
+        if plan.settings.alarms.notifies:
             monitoring.alerts(scope, endpoint, deployments)
         self.endpoint_name = pulumi.Output.from_input(plan.endpoint_name)
         self.scoring_uri = pulumi.Output.from_input(

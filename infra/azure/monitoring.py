@@ -1,5 +1,6 @@
 """Alerts on the endpoint: 5xx answers per minute and p90 latency, to an existing action
-group and/or one the stack creates for ``alarms.emails``."""
+group and/or one the stack creates for ``alarms.emails``/``alarms.webhooks``; none without
+a destination (an alert that tells nobody is not made)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from infra.azure.scope import Scope
 
 
 def action_groups(scope: Scope) -> list[pulumi.Input[str]]:
-    """Where alerts go: the configured group, plus one that e-mails ``alarms.emails``."""
+    """Where alerts go: the configured group, plus one that e-mails ``alarms.emails`` and
+    posts to ``alarms.webhooks`` (Azure Monitor's common alert schema)."""
     plan = scope.plan
     al = plan.settings.alarms
     groups: list[pulumi.Input[str]] = [al.action_group_id] if al.action_group_id else []
-    if al.emails:
+    if al.emails or al.webhooks:
         group = monitor.ActionGroup(
             f"{scope.name}-notify",
             action_group_name=f"{plan.endpoint_name}-alerts",
@@ -32,6 +34,13 @@ def action_groups(scope: Scope) -> list[pulumi.Input[str]]:
                 )
                 for i, e in enumerate(al.emails)
             ],
+            webhook_receivers=[
+                monitor.WebhookReceiverArgs(
+                    name=f"webhook-{i}", service_uri=u, use_common_alert_schema=True
+                )
+                for i, u in enumerate(al.webhooks)
+            ]
+            or None,
             tags=scope.tags,
             opts=scope.child(),
         )
@@ -63,11 +72,14 @@ def criteria(
 def alerts(
     scope: Scope, endpoint: ml.OnlineEndpoint, deployments: list[ml.OnlineDeployment]
 ) -> list[monitor.MetricAlert]:
+    """The 5xx and latency alerts, each to every action group (none without one)."""
     plan = scope.plan
     al = plan.settings.alarms
+    if not al.notifies:
+        return []
     latency_ms = al.latency_p90_ms or int(plan.timing.request_timeout_ms * 0.8)
     groups = action_groups(scope)
-    actions = [monitor.MetricAlertActionArgs(action_group_id=g) for g in groups] or None
+    actions = [monitor.MetricAlertActionArgs(action_group_id=g) for g in groups]
     common = dict(
         resource_group_name=plan.resource_group_name,
         location="global",

@@ -73,6 +73,13 @@ class Autoscaling(Section):
     cpu_utilization: int | None = Field(default=None, ge=1, le=100)
 
 
+class Lifecycle(Section):
+    """The bucket's lifecycle rule: XML API multipart uploads left unfinished are aborted
+    after this many days (the bucket holds only the weights: nothing else expires)."""
+
+    abort_incomplete_upload_days: int = Field(default=7, ge=1, le=3650)
+
+
 class GcpSection(CloudSection):
     project: str | None = Field(default=None, pattern=PROJECT_RE)
     region: str = Field(default="us-central1", pattern=r"^[a-z]+-[a-z]+\d+$")
@@ -95,6 +102,7 @@ class GcpSection(CloudSection):
     bucket_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
     endpoint_id: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,9}$")
     force_destroy: bool = False  # let `pulumi destroy` empty the bucket (dev and live tests)
+    lifecycle: Lifecycle = Lifecycle()  # the bucket's lifecycle rule
     enable_apis: bool = True
     container_logging: bool = True  # container stdout/stderr to Cloud Logging
     speed: EngineSpeed = EngineSpeed()  # the engine's GENAI_* speed settings

@@ -22,7 +22,11 @@ def artifact_uri(plan: GcpPlan) -> str:
 
 
 def bucket(scope: Scope, key_grants: list[pulumi.Resource]) -> storage.Bucket:
-    """Private, versioned, in the endpoint's region, CMEK-encrypted when a key is set."""
+    """Private, versioned, in the endpoint's region, CMEK-encrypted when a key is set, and
+    rid of multipart uploads left unfinished (``lifecycle.abortIncompleteUploadDays``:
+    https://cloud.google.com/storage/docs/lifecycle#abort-mpu; a resumable upload must
+    complete within a week of being initiated anyway:
+    https://cloud.google.com/storage/docs/resumable-uploads)."""
     plan, cfg = scope.plan, scope.plan.settings
     return storage.Bucket(
         f"{scope.name}-bucket",
@@ -36,6 +40,14 @@ def bucket(scope: Scope, key_grants: list[pulumi.Resource]) -> storage.Bucket:
             storage.BucketEncryptionArgs(default_kms_key_name=cfg.kms_key) if cfg.kms_key else None
         ),
         force_destroy=cfg.force_destroy,
+        lifecycle_rules=[
+            storage.BucketLifecycleRuleArgs(
+                action=storage.BucketLifecycleRuleActionArgs(type="AbortIncompleteMultipartUpload"),
+                condition=storage.BucketLifecycleRuleConditionArgs(
+                    age=cfg.lifecycle.abort_incomplete_upload_days
+                ),
+            )
+        ],
         labels=scope.labels,
         opts=scope.child(depends_on=[*scope.needs("storage.googleapis.com"), *key_grants]),
     )

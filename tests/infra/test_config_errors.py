@@ -222,6 +222,24 @@ def test_bad_top_level_values(dev_config, key, value, expected):
         ({"deployment": {"stepPercent": 25}}, "unknown key genai-endpoints:aws.deployment.step"),
         ({"deployEndpoint": False}, "unknown key genai-endpoints:aws.deployEndpoint"),
         ({"alarms": {"topicArn": "my-topic"}}, "aws.alarms.topicArn='my-topic'"),
+        (
+            {"alarms": {"enabled": True}},
+            "aws.alarms.enabled=True: no destination, every alarm would notify nobody; "
+            "allowed: alarms.topicArn",
+        ),
+        ({"alarms": {"emails": ["oncall"]}}, "aws.alarms.emails=['oncall']: 'oncall' is not an"),
+        (
+            {"alarms": {"webhooks": ["http://h.example"]}},
+            "aws.alarms.webhooks=['http://h.example']: 'http://h.example': allowed: an https://",
+        ),
+        (
+            {"alarms": {"emails": ["oncall@example.com"]}},
+            "kmsKey='aws-managed': CloudWatch alarms cannot publish to a topic encrypted with",
+        ),
+        (
+            {"lifecycle": {"abortIncompleteUploadDays": 0}},
+            "aws.lifecycle.abortIncompleteUploadDays=0: Input should be greater than or equal to 1",
+        ),
         ({"enabled": False}, "no cloud enabled"),
     ],
 )

@@ -117,7 +117,8 @@ class SageMakerAsync(Transport):
                 )
                 return self._await(s3, resp, start, timeout, progress)
             finally:
-                # a bucket policy may forbid deletes; the bucket's lifecycle rule expires it
+                # a bucket policy may forbid deletes; the stack's bucket lifecycle rule
+                # expires async/ after aws.lifecycle.asyncExpirationDays (infra/aws/storage.py)
                 with contextlib.suppress(ClientError, BotoCoreError):
                     s3.delete_object(Bucket=bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:

@@ -50,6 +50,10 @@ class FakeSageMaker:
             self.endpoint["FailureReason"] = self.fail_reason
         self.pending = ["Creating", "Creating"]
 
+    def describe_endpoint_config(self, EndpointConfigName):
+        # one variant of one instance type in every config: no autoscaling to pause
+        return {"ProductionVariants": [{"VariantName": "primary", "InstanceType": "ml.g5.xlarge"}]}
+
     def update_endpoint(self, **kw):
         self.calls.append(("update_endpoint", kw))
         old = self.endpoint["EndpointConfigName"]
@@ -101,7 +105,7 @@ def fake():
 
 
 def provider(fake):
-    return SageMakerEndpointProvider(client_factory=lambda _props: fake)
+    return SageMakerEndpointProvider(client_factory=lambda _props, _service: fake)
 
 
 def test_create_waits_for_in_service_and_sends_integers(fake):
@@ -192,6 +196,15 @@ def test_provider_survives_pulumi_serialization_without_this_repo(tmp_path):
         "d = p.diff('e', {'endpoint_config_name': 'a'}, {'endpoint_config_name': 'b'})\n"
         "assert d.changes and not d.replaces\n"
         "assert p._ints({'a': [1.0, 2.5]}) == {'a': [1, 2.5]}\n"
+        # the autoscaling pause travels with it (methods and class constants by value)
+        "class C:\n"
+        "    def describe_endpoint(self, EndpointName): return {'EndpointConfigName': 'a'}\n"
+        "    def describe_endpoint_config(self, EndpointConfigName):\n"
+        "        v = {'VariantName': 'v', 'InstanceType': EndpointConfigName}\n"
+        "        return {'ProductionVariants': [v]}\n"
+        "props = {'endpoint_name': 'e', 'endpoint_config_name': 'b'}\n"
+        "assert p._variants_to_unscale(C(), props) == ['v']\n"
+        "assert p.SCALING['ScalableDimension'] == 'sagemaker:variant:DesiredInstanceCount'\n"
         "print('ok')\n"
     )
     assert "ok" in run_unpickled(blob, checks, tmp_path)

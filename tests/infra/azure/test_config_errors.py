@@ -93,6 +93,12 @@ def _error(config, **kw) -> str:
             "only used with publicNetworkAccess 'Disabled'",
         ),
         ({"alarms": {"emails": ["oncall"]}}, "'oncall' is not an e-mail address"),
+        (
+            {"alarms": {"enabled": True}},
+            "azure.alarms.enabled=True: no destination, every alert would notify nobody; "
+            "allowed: alarms.actionGroupId",
+        ),
+        ({"alarms": {"webhooks": ["ftp://x"]}}, "'ftp://x': allowed: an https:// URL"),
         ({"deployEndpoint": False}, "unknown key genai-endpoints:azure.deployEndpoint"),
         ({"deployments": []}, "allowed: 1 to 20 deployments"),
         ({"autoscale": {"min": 3, "max": 2}}, "azure.autoscale.min=3: must be ≤"),
