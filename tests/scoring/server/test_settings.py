@@ -340,3 +340,11 @@ def test_the_driver_found_is_read_from_the_kernel_module(tmp_path):
     )
     assert driver_found(version) == "470.256.02"
     assert driver_found(tmp_path / "absent").startswith("none (no ")
+
+
+def test_the_readme_settings_table_lists_every_setting_the_server_reads():
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("### Deployment settings (environment)") :]
+    table = table[: table.index("\n## ")]
+    missing = sorted(n for n in known_names() if f"`{n}`" not in table)
+    assert not missing, f"README's settings table lacks {missing}"
