@@ -24,7 +24,9 @@ log = logging.getLogger("scoring.server")
 
 
 def load_scorer(contract: Contract, settings: ServerSettings, env: Mapping[str, str]):
-    """Fetch (from gs://) and verify the weights, then load the engine. Runs in a thread."""
+    """Fetch (from gs://) and verify the weights, then load the engine. Runs in a thread.
+    The settings models read the process environment; ``env`` (the contract's) is not
+    consulted again here."""
     from scoring.engine import Engine, require_device
     from scoring.server.caps import limits_for, roomier
     from scoring.server.warmup import warm_up

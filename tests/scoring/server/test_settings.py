@@ -348,3 +348,14 @@ def test_the_readme_settings_table_lists_every_setting_the_server_reads():
     table = table[: table.index("\n## ")]
     missing = sorted(n for n in known_names() if f"`{n}`" not in table)
     assert not missing, f"README's settings table lacks {missing}"
+
+
+@pytest.mark.slow
+def test_serve_starts_with_the_clients_variables_in_the_shell(image_packages, tmp_path):
+    """A shell set up for the client (GENAI_CLIENT_CACHE) still serves: ``serve`` passes
+    the server only its own variables, and the server refuses any other GENAI_* name."""
+    from genai_endpoints.commands.rehearsal import package_server
+
+    shell = {"GENAI_CLIENT_CACHE": str(tmp_path / "cache")}
+    with package_server("sagemaker", image_packages / "sagemaker", tmp_path, env=shell) as s:
+        assert s.health().status == 200
