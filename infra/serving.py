@@ -94,12 +94,15 @@ def container_env(
     task: str,
     timeout_s: int,
     max_request_bytes: int | None,
+    gpu: bool,
     extra: dict[str, str] | None = None,
     speed: EngineSpeed | None = None,
     engine: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment for the runtime image serving ``manifest`` under ``contract``;
-    ``engine`` is the stack's ``engine`` section (``engine_env``)."""
+    ``engine`` is the stack's ``engine`` section (``engine_env``). ``gpu``: the plan put
+    the model on a GPU instance (the catalog's), so the server must use CUDA or stay
+    unready (``GENAI_DEVICE=cuda``), never serve on the CPU past every timeout."""
     queue, generation = time_split(timeout_s)
     env = dict(manifest.runtime.env)
     env.update(
@@ -115,6 +118,8 @@ def container_env(
     )
     if max_request_bytes is not None:
         env["GENAI_MAX_REQUEST_BYTES"] = str(max_request_bytes)
+    if gpu:
+        env["GENAI_DEVICE"] = "cuda"
     if speed is not None:
         env.update(speed.env())
     env.update(engine or {})

@@ -52,9 +52,29 @@ class Generated:
     nsfw: list[bool] | None = None  # per output, when a safety checker ran (GENAI_SAFETY)
 
 
+def require_device(requested: str) -> None:
+    """``cuda`` asked for and CUDA cannot start: ``ModelNotReady`` with one line naming the
+    driver found and the one this build needs (``scoring.cuda_host``), never the CPU."""
+    if requested != "cuda":
+        return
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings(record=True) as caught:  # torch says why as a warning
+        warnings.simplefilter("always")
+        available = torch.cuda.is_available()
+    if not available:
+        from scoring.cuda_host import cuda_unavailable
+
+        reason = "; ".join(str(w.message) for w in caught)
+        raise ModelNotReady(cuda_unavailable(torch.version.cuda, reason))
+
+
 def pick_device(requested: str) -> str:
     import torch
 
+    require_device(requested)
     if requested != "auto":
         return requested
     if torch.cuda.is_available():
@@ -212,13 +232,28 @@ class Engine:
         self.info = ModelInfo(
             model_id=self.settings.model_id or self.model_dir.name,
             revision=self.settings.model_revision,
-            tasks=frozenset(self._pipes),
+            tasks=self._served_tasks(),
             default_width=side,
             default_height=side,
             loras=frozenset(self.loras),
             schedulers=self.schedulers,
             scheduler_class=type(self.base_scheduler).__name__,
         )
+
+    def _served_tasks(self) -> frozenset[Task]:
+        """The model's tasks, narrowed to the ones the deployment was planned for
+        (``GENAI_TASK``: the stack's ``task``, which sized its timeouts and caps)."""
+        can = frozenset(self._pipes)
+        planned = frozenset(Task(t) for t in self.settings.planned_tasks)
+        if not planned:
+            return can
+        if not planned <= can:
+            names = ", ".join(sorted(t.value for t in can))
+            raise ModelNotReady(
+                f"GENAI_TASK={self.settings.task}: the model in {self.model_dir} can do "
+                f"only {names}"
+            )
+        return planned
 
     def _customise(self, pipe, own_checker) -> None:
         """Schedulers, LoRA adapters, safety checker and deny list (docs/customising.md);

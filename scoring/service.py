@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from scoring import __version__, encoders, jsonbody
+from scoring import __version__, answer_size, encoders, jsonbody
 from scoring.dialects import JsonDialect, ModelShape, Output, Reading
 from scoring.dialects.base import mark
 from scoring.engine import Engine, Generated, Progress
@@ -28,6 +28,7 @@ from scoring.errors import (
     RequestError,
     ScoringError,
     UnsupportedMediaType,
+    UnsupportedTask,
     echo,
 )
 from scoring.gate import GenerationGate
@@ -37,6 +38,7 @@ from scoring.schema import (
     OutputFormat,
     ResolvedRequest,
     check_work,
+    infer_task,
     parse_request,
     resolve,
 )
@@ -134,6 +136,9 @@ class Scorer:
         self.settings = engine.settings
         self.limits = engine.settings.limits
         self.gate = GenerationGate(self.settings.max_queue, self.settings.queue_timeout_s)
+        # this cloud's modes with a larger response cap, for the refusal's "what fits"
+        # (set by the server: scoring.server.caps.roomier)
+        self.roomier = ""
 
     @property
     def model_shape(self) -> ModelShape:
@@ -221,7 +226,7 @@ class Scorer:
     def plan(self, item: dict) -> Plan:
         """Everything decided from the request alone: schema, model, limits, the output
         canvas (from the input image's header) and the work budget. No pixel is decoded."""
-        req = resolve(parse_request(item, self.limits), self.engine.info, self.limits)
+        req = self._resolve(item)
         width, height = req.width, req.height
         if req.task.needs_image:
             canvas = plan_canvas(req, self.limits)
@@ -233,6 +238,24 @@ class Scorer:
         if problems:
             raise RequestError.of(problems)
         return plan
+
+    def _resolve(self, item: dict) -> ResolvedRequest:
+        """Schema and model; a task the model can do but the deployment was not planned
+        for (``GENAI_TASK``) says so, naming the tasks it serves."""
+        info = self.engine.info
+        parsed = parse_request(item, self.limits)
+        try:
+            return resolve(parsed, info, self.limits)
+        except UnsupportedTask:
+            if not getattr(self.settings, "planned_tasks", None):
+                raise
+            served = ", ".join(sorted(t.value for t in info.tasks))
+            asked = infer_task(parsed, info).value
+            raise UnsupportedTask(
+                f"task: this deployment serves {served} (GENAI_TASK, the stack's task), "
+                f"not {asked}",
+                field="task",
+            ) from None
 
     def check_batch(self, plans: list[Plan]) -> None:
         """Totals over the requests of one body (a Vertex batch runs in one GPU turn)."""
@@ -257,11 +280,17 @@ class Scorer:
 
     def prepare(self, plan: Plan) -> Job:
         """Decode the inputs and build the pipeline's arguments (sizes already decided)."""
-        return Job(plan.req, self.engine.prepare(plan.req))
+        return Job(plan.req, self.engine.prepare(plan.req), (plan.width, plan.height, plan.frames))
 
     def negotiate(self, parsed: Parsed, wants: Accept) -> None:
-        """Refuse an Accept header the answer could not honour."""
-        if not self._answers_raw(parsed.reading, wants):
+        """Refuse an Accept header the answer could not honour, and a request whose answer
+        could exceed the response cap (``scoring.answer_size``), before it queues."""
+        raw = self._answers_raw(parsed.reading, wants)
+        try:
+            self._check_answer_size(parsed, raw)
+        except ScoringError as err:
+            raise in_dialect(err, parsed.reading) from None
+        if not raw:
             return
         try:
             if len(parsed.jobs) > 1 or parsed.jobs[0].req.num_outputs > 1:
@@ -272,6 +301,15 @@ class Scorer:
             self._raw_format(parsed.jobs[0].req, wants)
         except ScoringError as err:
             raise in_dialect(err, parsed.reading) from None
+
+    def _check_answer_size(self, parsed: Parsed, raw: bool) -> None:
+        shapes = [
+            answer_size.Shape(job.req.num_outputs, *job.size, job.req.output_format)
+            for job in parsed.jobs
+            if job.size is not None
+        ]
+        if shapes:
+            answer_size.check_fits(shapes, raw, self.limits.max_response_bytes, self.roomier)
 
     @staticmethod
     def _answers_raw(reading: Reading | None, wants: Accept) -> bool:
@@ -300,9 +338,16 @@ class Scorer:
         return parsed.results(generated, queued_s)
 
     def render(self, results: list[Result], wants: Accept) -> Answer:
-        """Encode in the negotiated format: one raw file, the dialect's JSON shape for a
-        body read in a dialect, else ours (base64 outputs). Every answer carries
-        ``X-Genai-Seed`` and ``X-Genai-Timings-Ms`` (``answer_headers``)."""
+        """Encode in the negotiated format (``_render``), never over the response cap: an
+        answer that is still too big is an error naming the limit."""
+        answer = self._render(results, wants)
+        answer_size.check_encoded(len(answer.body), self.limits.max_response_bytes)
+        return answer
+
+    def _render(self, results: list[Result], wants: Accept) -> Answer:
+        """One raw file, the dialect's JSON shape for a body read in a dialect, else ours
+        (base64 outputs). Every answer carries ``X-Genai-Seed`` and ``X-Genai-Timings-Ms``
+        (``answer_headers``)."""
         reading = results[0].reading
         if self._answers_raw(reading, wants):
             jobs = [Job(r.req, {}) for r in results]
@@ -401,6 +446,7 @@ class Plan:
 class Job:
     req: ResolvedRequest
     kwargs: dict[str, Any]
+    size: tuple[int, int, int] | None = None  # width, height, frames of each output
 
 
 @dataclass(frozen=True)

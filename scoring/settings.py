@@ -18,6 +18,8 @@ DType = Literal["auto", "float16", "bfloat16", "float32"]
 SchedulerName = Literal["dpm++", "euler", "euler-a", "ddim", "pndm", "model-default"]
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 SafetyPolicy = Literal["off", "flag", "blur", "withhold"]
+# scoring.schema.Task's values (schema imports this module; a test keeps the two equal)
+TASK_NAMES = ("text-to-image", "image-to-image", "inpainting", "outpainting", "text-to-video")
 
 
 class Limits(BaseSettings):
@@ -45,6 +47,13 @@ class Limits(BaseSettings):
         ge=1024,
         description="one input image (image, mask) once base64-decoded; refused before decoding",
     )
+    max_response_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="the answer's body: the cloud front end's cap (SageMaker real-time 6 MB, "
+        "Vertex shared 1.5 MB); a request whose worst case exceeds it is refused up front "
+        "(scoring.answer_size); None: no cap",
+    )
 
 
 class EngineSettings(BaseSettings):
@@ -59,7 +68,9 @@ class EngineSettings(BaseSettings):
         None,
         description="weight variant (fp16: *.fp16.safetensors); default: what the folder holds",
     )
-    device: Device = "auto"
+    device: Device = Field(
+        "auto", description="cuda: never fall back to the CPU (the model stays unready)"
+    )
     dtype: DType = "auto"
     # customising (docs/customising.md): the default scheduler, the safety policy and the
     # prompt deny list; LoRA adapters and the safety checker are files in the package
@@ -75,6 +86,11 @@ class EngineSettings(BaseSettings):
         default_factory=list,
         description="prompt terms refused with a 400 (JSON list), added to the package's "
         "safety/deny_terms.txt",
+    )
+    task: str = Field(
+        "",
+        description="the tasks this deployment was planned for (comma-separated; the stack's "
+        "`task`); other tasks are refused with a 422. Empty: every task the model can do",
     )
     max_queue: int = Field(8, ge=0, description="requests that may wait while one generates")
     queue_timeout_s: float = Field(30.0, gt=0, description="longest wait for the GPU")
@@ -115,6 +131,20 @@ class EngineSettings(BaseSettings):
         if v and not re.fullmatch(r"\d+x\d+(,\d+x\d+)*", v):
             raise ValueError(f"{v!r}: allowed: WIDTHxHEIGHT[,WIDTHxHEIGHT...], e.g. 1024x1024")
         return v
+
+    @field_validator("task")
+    @classmethod
+    def _tasks(cls, v: str) -> str:
+        names = [t.strip() for t in v.split(",") if t.strip()]
+        for name in names:
+            if name not in TASK_NAMES:
+                raise ValueError(f"{name!r} is not a task; allowed: {', '.join(TASK_NAMES)}")
+        return ",".join(names)
+
+    @property
+    def planned_tasks(self) -> frozenset[str]:
+        """``task`` as a set of task names; empty: not narrowed."""
+        return frozenset(t for t in self.task.split(",") if t)
 
     @property
     def warmup_shapes(self) -> list[tuple[int, int]]:

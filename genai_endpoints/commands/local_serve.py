@@ -8,6 +8,9 @@ routes infra writes into the cloud's config, and the model folder standing in fo
 the cloud puts the weights (or a gs:// URI, for a contract that fetches its own).
 
 Plus the package manifest's ``runtime.env``, exactly as infra passes it to the container.
+Of the caller's own ``GENAI_*`` variables only the server's pass (``known_names``): the
+server refuses to start on one it does not read, and a shell holding the client's
+(``GENAI_CLIENT_CACHE``) or the live tests' (``GENAI_LIVE_*``) must still serve.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from scoring.server.contracts import CONTRACTS, DESCRIPTORS
 from scoring.server.contracts.base import LocalRun
+from scoring.server.settings import PREFIX, known_names
 
 # variables only one cloud sets: another cloud's would change which contract is spoken
 CLOUD_PREFIXES = tuple(prefix for d in DESCRIPTORS for prefix in d.env_prefixes)
@@ -40,7 +44,10 @@ def server_command(
     runtime = manifest["runtime"]
     model_dir = str(package / manifest["weights"]["folder"])
     env = dict(os.environ if base_env is None else base_env)
+    served = known_names()
     for key in [k for k in env if k.startswith(CLOUD_PREFIXES)]:
+        del env[key]
+    for key in [k for k in env if k.upper().startswith(PREFIX) and k.upper() not in served]:
         del env[key]
     env.update(runtime["env"])
     env["GENAI_HOST"] = host

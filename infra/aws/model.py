@@ -34,6 +34,7 @@ def environment(plan: AwsPlan, task: str, extra_env: dict[str, str]) -> dict[str
         task=task,
         timeout_s=plan.timeout_s,
         max_request_bytes=limit.max_request_bytes if limit else None,
+        gpu=plan.instance.gpu_count > 0,
         extra=extra,
         speed=plan.settings.speed,
         engine=plan.engine_env,

@@ -56,6 +56,7 @@ def environment_variables(plan: AzurePlan) -> dict[str, str]:
         task=plan.task,
         timeout_s=t.request_timeout_ms // 1000,
         max_request_bytes=limit.max_request_bytes if limit else None,
+        gpu=all(d.instance.gpu_count > 0 for d in plan.deployments),
         speed=plan.settings.speed,
         engine=plan.engine_env,
     )

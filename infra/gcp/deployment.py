@@ -71,6 +71,7 @@ def container_env(plan: GcpPlan, task: str, extra_env: dict[str, str]) -> dict[s
         task=task,
         timeout_s=limit.timeout_s,
         max_request_bytes=limit.max_request_bytes,
+        gpu=plan.instance.gpu_count > 0,
         extra=extra,
         speed=plan.settings.speed,
         engine=plan.engine_env,

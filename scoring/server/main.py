@@ -17,9 +17,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from scoring.server.caps import mode_limit
 from scoring.server.contracts import CONTRACTS, DESCRIPTORS, Contract, ContractError, detect
 from scoring.server.privileges import settle as settle_user
-from scoring.server.settings import ServerSettings
+from scoring.server.settings import ServerSettings, check_names
 
 log = logging.getLogger("scoring.server")
 
@@ -31,12 +32,36 @@ def load_scorer(
     stop: threading.Event | None = None,
 ):
     """Fetch (from gs://) and verify the weights, then load the engine. Runs in a thread;
-    ``stop`` (set at shutdown) ends a fetch still running."""
-    from scoring.engine import Engine
-    from scoring.server.model import find_model_dir, read_package
+    ``stop`` (set at shutdown) ends a fetch still running. The settings models read the
+    process environment; ``env`` (the contract's) is not consulted again here."""
+    from scoring.engine import Engine, require_device
+    from scoring.server.caps import limits_for, roomier
     from scoring.server.warmup import warm_up
     from scoring.service import Scorer
-    from scoring.settings import EngineSettings, Limits
+    from scoring.settings import EngineSettings
+
+    limits = limits_for(contract, settings.mode)
+    engine_settings = EngineSettings(limits=limits)
+    require_device(engine_settings.device)  # before minutes of fetching and hashing
+    model_dir, info = load_package(contract, settings, stop)
+    update = {"model_dir": model_dir}
+    if info is not None:
+        if engine_settings.model_id is None and info.model_id:
+            update["model_id"] = info.model_id
+        if engine_settings.model_revision == "unpinned" and info.revision:
+            update["model_revision"] = info.revision
+        if info.variant:
+            update["variant"] = info.variant
+    scorer = Scorer(Engine(engine_settings.model_copy(update=update)))
+    scorer.roomier = roomier(contract, limits.max_response_bytes)
+    warm_up(scorer)  # before readiness: the first request pays no lazy initialisation
+    return scorer
+
+
+def load_package(contract: Contract, settings: ServerSettings, stop: threading.Event | None = None):
+    """The model folder and its package file list: fetched (gs://), checked against the
+    digest the plan deployed (``GENAI_WEIGHTS_DIGEST``) and verified."""
+    from scoring.server.model import find_model_dir, read_package
 
     source = contract.model_source
     verify = settings.verify_weights
@@ -48,22 +73,7 @@ def load_scorer(
     else:
         root = Path(source.removeprefix("file://"))
     model_dir = find_model_dir(root)
-    info = read_package(model_dir, verify=verify)
-    limits = Limits()
-    if "GENAI_MAX_REQUEST_BYTES" not in env:  # the cloud's own cap is the default
-        limits = limits.model_copy(update={"max_request_bytes": contract.max_request_bytes})
-    engine_settings = EngineSettings(model_dir=model_dir, limits=limits)
-    update = {}
-    if info is not None:
-        if engine_settings.model_id is None and info.model_id:
-            update["model_id"] = info.model_id
-        if engine_settings.model_revision == "unpinned" and info.revision:
-            update["model_revision"] = info.revision
-        if info.variant and "variant" in type(engine_settings).model_fields:
-            update.setdefault("variant", info.variant)
-    scorer = Scorer(Engine(engine_settings.model_copy(update=update)))
-    warm_up(scorer)  # before readiness: the first request pays no lazy initialisation
-    return scorer
+    return model_dir, read_package(model_dir, verify=verify, digest=settings.weights_digest)
 
 
 class QuietProbes(logging.Filter):
@@ -114,8 +124,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         stream=sys.stderr,
     )
     try:
+        check_names(env)
         contract = detect([args.command or ""], env)
         settings = ServerSettings()
+        mode_limit(contract, settings.mode)
     except (ContractError, ValueError) as exc:
         log.error("%s", exc)
         return 2

@@ -88,13 +88,51 @@ def verify_weights(model_dir: Path, files: tuple[dict[str, Any], ...]) -> None:
             raise ModelNotReady(f"weights: {entry['path']} is corrupted (sha256 mismatch)")
 
 
-def read_package(model_dir: Path, *, verify: bool) -> PackageInfo | None:
-    """The package's file list, checked against the files on disk unless ``verify`` is off."""
+def list_digest(entries: list[tuple[str, int, str]]) -> str:
+    """The content address of a file list, as ``model_packages.staging.tree_digest``
+    computes a package's ``weights.digest``: sha256 over ``"<sha256>  <size>  <path>\n"``
+    lines sorted by path (tests/scoring/server/test_settings.py keeps the two equal)."""
+    lines = "".join(f"{sha}  {size}  {path}\n" for path, size, sha in sorted(entries))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def package_digest(info_path: Path, info: PackageInfo) -> str:
+    """The weights' content address: the listed files plus ``genai_package.json`` itself
+    (which the digest covers), hashed from the list alone, without reading a weight."""
+    data = info_path.read_bytes()
+    own = (PACKAGE_INFO, len(data), hashlib.sha256(data).hexdigest())
+    listed = [(str(e["path"]), int(e["size"]), str(e["sha256"])) for e in info.files]
+    return list_digest([*listed, own])
+
+
+def check_digest(info_path: Path, info: PackageInfo | None, digest: str | None) -> None:
+    """The package on disk must be the one the plan deployed (``GENAI_WEIGHTS_DIGEST``):
+    a model folder swapped under a deployment names both digests instead of serving."""
+    if not digest:
+        return
+    if info is None:
+        raise ModelNotReady(
+            f"GENAI_WEIGHTS_DIGEST={digest} but the model folder has no {PACKAGE_INFO} "
+            "to check it against"
+        )
+    found = package_digest(info_path, info)
+    if found != digest:
+        raise ModelNotReady(
+            f"weights: the package's file list has digest {found}; the deployment "
+            f"expects {digest} (GENAI_WEIGHTS_DIGEST): another package is in the model folder"
+        )
+
+
+def read_package(model_dir: Path, *, verify: bool, digest: str | None = None) -> PackageInfo | None:
+    """The package's file list, checked against the deployed digest (when given) and the
+    files on disk unless ``verify`` is off."""
     info_path = model_dir / PACKAGE_INFO
     if not info_path.is_file():
+        check_digest(info_path, None, digest)
         log.warning("%s has no %s: weights are not verified", model_dir, PACKAGE_INFO)
         return None
     info = PackageInfo.read(info_path)
+    check_digest(info_path, info, digest)
     if verify:
         verify_weights(model_dir, info.files)
         log.info("verified %d files in %s", len(info.files), model_dir)

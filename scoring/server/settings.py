@@ -8,10 +8,16 @@ the grace period the clouds give before SIGKILL (30 s on all three).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "GENAI_"
+# read by the contracts (scoring.server.contracts), not by a settings model
+CONTRACT_NAMES = frozenset({"GENAI_CONTRACT", "GENAI_PORT", "GENAI_MODEL_DIR"})
+DOCS = "README.md, 'Runtime settings'"
 
 
 class ServerSettings(BaseSettings):
@@ -42,3 +48,34 @@ class ServerSettings(BaseSettings):
     )
     log_level: str = "info"
     access_log: bool = True
+    mode: str | None = Field(
+        None,
+        description="the cloud's serving mode the plan chose (SageMaker realtime|async, Vertex "
+        "shared|dedicated, Azure ML managed): its request and response caps are the defaults",
+    )
+    weights_digest: str | None = Field(
+        None,
+        description="the content address of genai_package.json's file list the plan deployed; "
+        "another package stays unready naming both",
+    )
+
+
+def known_names() -> frozenset[str]:
+    """Every ``GENAI_*`` variable the server reads: its settings models' fields and the
+    contracts' own names."""
+    from scoring.settings import EngineSettings, Limits
+
+    fields = [*ServerSettings.model_fields, *EngineSettings.model_fields, *Limits.model_fields]
+    return CONTRACT_NAMES | {PREFIX + name.upper() for name in fields if name != "limits"}
+
+
+def check_names(env: Mapping[str, str]) -> None:
+    """Refuse a ``GENAI_*`` variable the server does not read: a setting the plan sized (or
+    a person typed) that would otherwise be dropped without a word."""
+    known = known_names()
+    unknown = sorted(k for k in env if k.upper().startswith(PREFIX) and k.upper() not in known)
+    if unknown:
+        raise ValueError(
+            f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: the server "
+            f"reads only these GENAI_* variables: {', '.join(sorted(known))} ({DOCS})"
+        )
