@@ -19,6 +19,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_boto3_default_session():
+    """boto3's default session keeps the credentials it first resolves: a test that ran
+    under an emulator's stand-in keys must not lend them to the next one (a test of "no
+    credentials" then reached the real S3 with them)."""
+    yield
+    import sys
+
+    boto3 = sys.modules.get("boto3")  # never imported here for a test that did not
+    if boto3 is not None:
+        boto3.DEFAULT_SESSION = None
+
+
 @pytest.fixture(scope="session")
 def tiny_family(tmp_path_factory):
     """``tiny_family(family, variants=(None,))`` → the tiny model's folder, built once per
