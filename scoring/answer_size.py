@@ -1,5 +1,5 @@
 """The largest answer a request can produce, so a deployment with a response cap
-(``GENAI_MAX_RESPONSE_BYTES``: SageMaker real-time 6 MB, Vertex shared 1.5 MB) refuses
+(``GENAI_MAX_RESPONSE_BYTES``: each cloud's front-end cap, from its descriptor) refuses
 before the GPU does work whose answer the cloud's front end would drop.
 
 Per output, the bound for its format (``encoders``: RGB 8-bit frames):

@@ -50,8 +50,8 @@ class Limits(BaseSettings):
     max_response_bytes: int | None = Field(
         None,
         ge=1024,
-        description="the answer's body: the cloud front end's cap (SageMaker real-time 6 MB, "
-        "Vertex shared 1.5 MB); a request whose worst case exceeds it is refused up front "
+        description="the answer's body: the cloud front end's cap (its descriptor's limit for "
+        "the mode); a request whose worst case exceeds it is refused up front "
         "(scoring.answer_size); None: no cap",
     )
 

@@ -1,7 +1,7 @@
 """The cloud's own caps for the mode the plan chose (``GENAI_MODE``), as the engine's
 default limits: a setting the plan passes (``GENAI_MAX_REQUEST_BYTES``,
 ``GENAI_MAX_RESPONSE_BYTES``) wins; without one the server still never answers more than
-its cloud's front end would carry (SageMaker real-time 6 MB, Vertex shared 1.5 MB), so
+its cloud's front end would carry (the descriptor's limits for the mode), so
 ``serve --cloud`` on a laptop refuses what the cloud would drop.
 """
 

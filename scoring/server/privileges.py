@@ -1,16 +1,9 @@
 """Which user the server runs as: root where a cloud requires it, the image's unprivileged
 user (``GENAI_RUN_AS``) everywhere else.
 
-The image starts as root because SageMaker requires it: "SageMaker AI expects all
-containers to run with root users ... users that do not have root-level access can cause
-permissions issues" (AWS, "Custom Inference Code with Hosting Services",
-https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html).
-The platform writes /opt/ml/model itself, with modes of its choosing, so the server keeps
-root there. Vertex AI states no user requirement for a custom container, which fetches its
-own weights (https://cloud.google.com/vertex-ai/docs/predictions/custom-container-requirements),
-and Azure ML's own inference images "run as non-root user"
-(https://learn.microsoft.com/en-us/azure/machine-learning/concept-prebuilt-docker-images-inference),
-so its read-only model mount is readable without root. There the server gives root up
+The image starts as root because one cloud requires it: a contract whose descriptor names
+the cloud's page saying so (``Descriptor.requires_root``) keeps root, since that platform
+writes the model folder with modes of its choosing. Every other contract gives root up
 before it reads a weight or a request: the folder fetched weights go to is created and
 handed to the user first (the one thing that may need root), then supplementary groups,
 gid and uid go, for good (``setuid`` from root also drops the saved uid).
@@ -26,16 +19,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from scoring.server.contracts import Contract
+from scoring.server.contracts import CONTRACTS, Contract
 from scoring.server.settings import ServerSettings
 
 log = logging.getLogger("scoring.server")
-
-SAGEMAKER_ROOT = (
-    "https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html"
-)
-# contract name → the cloud's page that requires root
-KEEPS_ROOT: dict[str, str] = {"sagemaker": SAGEMAKER_ROOT}
 
 
 class PrivilegeError(RuntimeError):
@@ -52,8 +39,9 @@ def decide(contract: str, run_as: int | None, euid: int) -> Decision:
     """Whether a server of ``contract``, started as ``euid``, gives root up to ``run_as``."""
     if run_as is None:
         return Decision(None, "GENAI_RUN_AS is unset")
-    if contract in KEEPS_ROOT:
-        return Decision(None, f"the {contract} contract requires root ({KEEPS_ROOT[contract]})")
+    required_by = CONTRACTS[contract].requires_root
+    if required_by:
+        return Decision(None, f"the {contract} contract requires root ({required_by})")
     if euid != 0:
         return Decision(None, f"started as uid {euid}, not root: nothing to give up")
     return Decision(run_as, f"the {contract} contract allows an unprivileged user")

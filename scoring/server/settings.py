@@ -50,8 +50,8 @@ class ServerSettings(BaseSettings):
     access_log: bool = True
     mode: str | None = Field(
         None,
-        description="the cloud's serving mode the plan chose (SageMaker realtime|async, Vertex "
-        "shared|dedicated, Azure ML managed): its request and response caps are the defaults",
+        description="the cloud's serving mode the plan chose (one of its descriptor's limits, "
+        "e.g. realtime or async): its request and response caps are the defaults",
     )
     weights_digest: str | None = Field(
         None,

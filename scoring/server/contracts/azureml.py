@@ -66,4 +66,8 @@ DESCRIPTOR = Descriptor(
     matches=matches,
     contract=contract,
     local_env=local_env,
+    # Azure ML's own inference images "run as non-root user", so its read-only model mount
+    # is readable without root:
+    # https://learn.microsoft.com/en-us/azure/machine-learning/concept-prebuilt-docker-images-inference
+    requires_root=None,
 )

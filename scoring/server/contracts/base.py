@@ -96,6 +96,9 @@ class Descriptor:
     matches: Callable[[Sequence[str], Mapping[str, str]], bool]  # started by this cloud?
     contract: Callable[[Sequence[str], Mapping[str, str]], Contract]  # from argv and env
     local_env: Callable[[LocalRun], dict[str, str]]  # what this cloud sets, on a laptop
+    # the cloud's page requiring the container to run as root, or None: the server then
+    # gives root up (scoring/server/privileges.py)
+    requires_root: str | None = None
 
     def limit(self, name: str) -> Limit:
         for limit in self.limits:

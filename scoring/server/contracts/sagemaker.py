@@ -57,4 +57,10 @@ DESCRIPTOR = Descriptor(
     matches=matches,
     contract=contract,
     local_env=local_env,
+    # "SageMaker AI expects all containers to run with root users ... users that do not have
+    # root-level access can cause permissions issues"; the platform writes /opt/ml/model
+    # with modes of its choosing
+    requires_root=(
+        "https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html"
+    ),
 )

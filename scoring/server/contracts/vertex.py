@@ -77,4 +77,7 @@ DESCRIPTOR = Descriptor(
     matches=matches,
     contract=contract,
     local_env=local_env,
+    # no user requirement for a custom container, which fetches its own weights:
+    # https://cloud.google.com/vertex-ai/docs/predictions/custom-container-requirements
+    requires_root=None,
 )

@@ -40,8 +40,10 @@ def test_nothing_is_dropped_without_run_as_or_when_not_root():
     assert privileges.decide("azureml", run_as=UID, euid=4242).drop_to is None
 
 
-def test_every_contract_that_keeps_root_is_a_known_contract():
-    assert set(privileges.KEEPS_ROOT) <= set(CONTRACTS)
+def test_only_sagemaker_requires_root_and_says_where():
+    keeps = {n for n, d in CONTRACTS.items() if d.requires_root}
+    assert keeps == {"sagemaker"}
+    assert CONTRACTS["sagemaker"].requires_root.startswith("https://docs.aws.")
 
 
 def test_a_failed_drop_stops_the_server_with_one_line(monkeypatch, tmp_path, caplog):
