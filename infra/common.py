@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,3 +50,22 @@ class CloudSection(Section):
 class Tags(Section):
     owner: str = Field(min_length=1, max_length=128)
     cost_centre: str = Field(min_length=1, max_length=128)
+
+
+EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
+
+
+def check_emails(values: list[str]) -> list[str]:
+    """Where alarms and alerts e-mail (every cloud's notification settings)."""
+    for value in values:
+        if not re.fullmatch(EMAIL, value):
+            raise ValueError(f"{value!r} is not an e-mail address")
+    return values
+
+
+def check_webhooks(values: list[str]) -> list[str]:
+    """Where alarms and alerts post: https only, the notification carries endpoint names."""
+    for value in values:
+        if not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"{value!r}: allowed: an https:// URL")
+    return values

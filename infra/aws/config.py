@@ -30,6 +30,8 @@ from infra.common import (
     CloudSection,
     ConfigError,
     Section,
+    check_emails,
+    check_webhooks,
     cross_field_error,
 )
 from infra.manifest import ManifestError, PackageManifest, load_manifest
@@ -44,7 +46,6 @@ SAGEMAKER_REALTIME_TIMEOUT_S = _REALTIME.timeout_s
 SAGEMAKER_ASYNC_TIMEOUT_S = CLOUDS["aws"].limit("async").timeout_s  # InvocationTimeoutSeconds
 BLUE_GREEN_MAX_S = 28800  # BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: 600-28800
 LAUNCH_S = 600  # new instances to "model download starts": conservative
-EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
 SNS_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
 KEY = f"{NAMESPACE}:aws"
 
@@ -93,18 +94,12 @@ class Alarms(Section):
     @field_validator("emails")
     @classmethod
     def _emails(cls, v: list[str]) -> list[str]:
-        for e in v:
-            if not re.fullmatch(EMAIL, e):
-                raise ValueError(f"{e!r} is not an e-mail address")
-        return v
+        return check_emails(v)
 
     @field_validator("webhooks")
     @classmethod
     def _webhooks(cls, v: list[str]) -> list[str]:
-        for u in v:
-            if not re.fullmatch(r"https://[^\s/]+(/\S*)?", u):
-                raise ValueError(f"{u!r}: allowed: an https:// URL")
-        return v
+        return check_webhooks(v)
 
     @property
     def creates_topic(self) -> bool:

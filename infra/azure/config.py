@@ -27,7 +27,14 @@ from infra.azure.timing import (
     request_timing,
     step_seconds,
 )
-from infra.common import NAMESPACE, CloudSection, ConfigError, Section
+from infra.common import (
+    NAMESPACE,
+    CloudSection,
+    ConfigError,
+    Section,
+    check_emails,
+    check_webhooks,
+)
 from infra.manifest import ManifestError, PackageManifest, load_manifest
 from infra.runtime import ImageSource, image_source
 from infra.serving import EngineSpeed, engine_env
@@ -153,18 +160,12 @@ class Alarms(Section):
     @field_validator("emails")
     @classmethod
     def _emails(cls, v: list[str]) -> list[str]:
-        for e in v:
-            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", e):
-                raise ValueError(f"{e!r} is not an e-mail address")
-        return v
+        return check_emails(v)
 
     @field_validator("webhooks")
     @classmethod
     def _webhooks(cls, v: list[str]) -> list[str]:
-        for u in v:
-            if not re.fullmatch(r"https://[^\s/]+(/\S*)?", u):
-                raise ValueError(f"{u!r}: allowed: an https:// URL")
-        return v
+        return check_webhooks(v)
 
     @property
     def notifies(self) -> bool:
