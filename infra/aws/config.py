@@ -34,10 +34,10 @@ from infra.common import (
     check_webhooks,
     cross_field_error,
 )
-from infra.manifest import ManifestError, PackageManifest, load_manifest
+from infra.manifest import PackageManifest
 from infra.runtime import ImageSource, image_source, split_pinned
 from infra.serving import EngineSpeed, engine_env
-from infra.settings import CommonSettings, section_of
+from infra.settings import CommonSettings, section_of, stack_package
 from scoring.server.contracts import CLOUDS
 
 # SageMaker's own limits, from its contract descriptor (the one place they are written)
@@ -334,16 +334,7 @@ def plan(
             f"{KEY}.minInstances=0: a real-time endpoint cannot scale to zero; "
             f"allowed: ≥ 1, or {KEY}.mode='async'"
         )
-    pkg = package_dir or (project_dir / settings.package)
-    try:
-        manifest, weights_dir = load_manifest(pkg, "sagemaker")
-    except ManifestError as exc:
-        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
-    if settings.task not in manifest.model.tasks:
-        raise ConfigError(
-            f"{NAMESPACE}:task={settings.task!r}: the package's model "
-            f"{manifest.model.id!r} supports only: {', '.join(manifest.model.tasks)}"
-        )
+    manifest, weights_dir = stack_package(settings, project_dir, package_dir, CLOUDS["aws"].name)
     try:
         catalog.check_fits(instance, manifest.model.size_bytes)
     except catalog.CatalogError as exc:

@@ -28,16 +28,16 @@ from infra.azure.timing import (
     step_seconds,
 )
 from infra.common import (
-    NAMESPACE,
     CloudSection,
     ConfigError,
     Section,
     check_emails,
     check_webhooks,
 )
-from infra.manifest import ManifestError, PackageManifest, load_manifest
+from infra.manifest import PackageManifest
 from infra.runtime import ImageSource, image_source
 from infra.serving import EngineSpeed, engine_env
+from infra.settings import stack_package
 
 if TYPE_CHECKING:
     from infra.settings import CommonSettings as StackSettings
@@ -402,7 +402,7 @@ def plan(
     az: AzureSection = settings.azure
     task = settings.task
     default_instance = _gpu("instanceType", az.instance_type)
-    manifest, weights_dir = _package(settings, project_dir, package_dir)
+    manifest, weights_dir = stack_package(settings, project_dir, package_dir, CLOUD)
     engine = engine_env(settings.engine, manifest)
     image = image_source(settings.runtime, "azure", manifest, project_dir)
     deployments = _deployments(az, default_instance, manifest.model.size_bytes)
@@ -447,23 +447,6 @@ def _gpu(field: str, name: str) -> catalog.GpuInstance:
         return catalog.gpu_instance(CLOUD, name)
     except catalog.CatalogError as exc:
         raise ConfigError(f"{KEY}.{field}={name!r}: {exc}") from None
-
-
-def _package(
-    settings: StackSettings, project_dir: Path, package_dir: Path | None
-) -> tuple[PackageManifest, Path]:
-    """The package's Azure ML manifest and weights folder; its model must do the task."""
-    pkg = package_dir or (project_dir / settings.package)
-    try:
-        manifest, weights_dir = load_manifest(pkg, CLOUD)
-    except ManifestError as exc:
-        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
-    if settings.task not in manifest.model.tasks:
-        raise ConfigError(
-            f"{NAMESPACE}:task={settings.task!r}: the package's model {manifest.model.id!r} "
-            f"supports only: {', '.join(manifest.model.tasks)}"
-        )
-    return manifest, weights_dir
 
 
 def _deployments(

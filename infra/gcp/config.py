@@ -17,9 +17,10 @@ from pydantic import Field, field_validator, model_validator
 
 from infra import catalog
 from infra.common import LONG_TASKS, NAMESPACE, CloudSection, ConfigError, Section
-from infra.manifest import CloudLimit, ManifestError, PackageManifest, load_manifest
+from infra.manifest import CloudLimit, PackageManifest
 from infra.runtime import ImageSource, image_source
 from infra.serving import EngineSpeed, engine_env
+from infra.settings import stack_package
 from scoring.server.contracts import CLOUDS
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ def plan(
     gcp: GcpSection = settings.gcp
     assert gcp.project  # the section's own check: required when enabled
     instance, accelerator, count = _machine(gcp)
-    manifest, weights_dir = _package(settings, project_dir, package_dir)
+    manifest, weights_dir = stack_package(settings, project_dir, package_dir, CLOUD)
     engine = engine_env(settings.engine, manifest)
     image = image_source(settings.runtime, "gcp", manifest, project_dir)
     try:
@@ -307,23 +308,6 @@ def _machine(gcp: GcpSection) -> tuple[catalog.GpuInstance, str, int]:
             f"{instance.gpu_count} × {instance.accelerator}; allowed: {instance.gpu_count}"
         )
     return instance, accelerator, count
-
-
-def _package(
-    settings: StackSettings, project_dir: Path, package_dir: Path | None
-) -> tuple[PackageManifest, Path]:
-    """The package's Vertex AI manifest and weights folder; its model must do the task."""
-    pkg = package_dir or (project_dir / settings.package)
-    try:
-        manifest, weights_dir = load_manifest(pkg, CLOUD)
-    except ManifestError as exc:
-        raise ConfigError(f"{NAMESPACE}:package={str(pkg)!r}: {exc}") from None
-    if settings.task not in manifest.model.tasks:
-        raise ConfigError(
-            f"{NAMESPACE}:task={settings.task!r}: the package's model "
-            f"{manifest.model.id!r} supports only: {', '.join(manifest.model.tasks)}"
-        )
-    return manifest, weights_dir
 
 
 def _logging_dataset(gcp: GcpSection) -> str | None:
