@@ -16,12 +16,14 @@ from typing import Annotated, Any
 import typer
 
 from genai_endpoints.commands.consoles import fail, out
+from genai_endpoints.commands.signals import stops_cleanly
 
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
+@stops_cleanly("interrupted; no partial object was left behind")
 def upload(
     package: Annotated[
         Path,
@@ -55,8 +57,6 @@ def upload(
             report = upload_package(package, destination, progress=bar)
     except UploadError as exc:
         fail(exc.message)
-    except KeyboardInterrupt:
-        fail("interrupted; no partial object was left behind", code=130)
 
     for key in report.replaced:
         out.print(f"replaced {key} (its size or sha256 differed)", highlight=False)
