@@ -36,7 +36,9 @@ def upload(
         str,
         typer.Option(
             "--to",
-            help="s3://BUCKET\\[/PREFIX], gs://BUCKET\\[/PREFIX], or an Azure ML datastore URI "
+            help="s3://BUCKET\\[/PREFIX], gs://BUCKET\\[/PREFIX], "
+            "az://ACCOUNT/CONTAINER\\[/PREFIX] (AZURE_STORAGE_CONNECTION_STRING honoured), https://ACCOUNT.blob.SUFFIX/CONTAINER"
+            "\\[/PREFIX], or an Azure ML datastore URI "
             "(azureml://subscriptions/.../datastores/NAME/paths/PREFIX) as the stack output "
             "azure.datastore_uri gives it.",
         ),
