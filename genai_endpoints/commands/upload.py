@@ -43,6 +43,15 @@ def upload(
             "azure.datastore_uri gives it.",
         ),
     ],
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Read back each object that would be skipped and re-hash its bytes "
+            "(streamed), replacing any that differ. Default: trust its size and sha256 "
+            "metadata (fast).",
+        ),
+    ] = False,
 ) -> None:
     """Upload a package to a bucket ahead of `pulumi up` (which uploads it itself), skipping
     objects already there.
@@ -56,17 +65,23 @@ def upload(
     try:
         destination = parse_destination(to)
         with _ProgressBar() as bar:
-            report = upload_package(package, destination, progress=bar)
+            report = upload_package(package, destination, progress=bar, verify=verify)
     except UploadError as exc:
         fail(exc.message)
 
     for key in report.replaced:
-        out.print(f"replaced {key} (its size or sha256 differed)", highlight=False)
+        out.print(f"replaced {key} (its size, sha256 or bytes differed)", highlight=False)
     out.print(
         f"uploaded {report.uploaded_files} files / {_mb(report.uploaded_bytes)}, "
         f"skipped {report.skipped_files} files / {_mb(report.skipped_bytes)} already there",
         highlight=False,
     )
+    if verify:
+        out.print(
+            f"verified {report.verified_files} files / {_mb(report.verified_bytes)} by their "
+            f"bytes, replaced {len(report.replaced)}",
+            highlight=False,
+        )
     out.print(f"weights URI: {report.weights_uri}", highlight=False, soft_wrap=True)
     out.print(f"manifest:    {report.manifest_uri}", highlight=False, soft_wrap=True)
 

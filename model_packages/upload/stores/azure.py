@@ -245,6 +245,22 @@ class AzureBlobStore:
                 raise
             raise self._translate(exc, key) or exc from None
 
+    def stream_sha256(self, key: str) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        digest = hashlib.sha256()
+        try:
+            downloader = self.container.get_blob_client(key).download_blob(
+                max_concurrency=self.max_concurrency
+            )
+            for chunk in downloader.chunks():
+                digest.update(chunk)
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise self._translate(exc, key) or exc from None
+        return digest.hexdigest()
+
     def get_bytes(self, key: str) -> bytes | None:
         from azure.core.exceptions import ResourceNotFoundError
 

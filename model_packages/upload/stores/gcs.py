@@ -15,6 +15,7 @@ from model_packages.upload.reading import VerifiedReader
 from model_packages.upload.stores.base import (
     CHUNK_SIZE,
     MULTIPART_THRESHOLD,
+    READ_CHUNK,
     ProgressCallback,
     RemoteObject,
 )
@@ -103,6 +104,21 @@ class GCSStore:
             raise
         except Exception as exc:
             raise self._translate(exc, key) or exc from None
+
+    def stream_sha256(self, key: str) -> str | None:
+        blob = self.bucket.blob(key)
+        from google.api_core.exceptions import NotFound
+
+        digest = hashlib.sha256()
+        try:
+            with blob.open("rb", chunk_size=self.chunk_size) as reader:
+                while chunk := reader.read(READ_CHUNK):
+                    digest.update(chunk)
+        except NotFound:
+            return None
+        except Exception as exc:
+            raise self._translate(exc, key) or exc from None
+        return digest.hexdigest()
 
     def get_bytes(self, key: str) -> bytes | None:
         blob = self.bucket.blob(key)  # first: without the SDK, its one-line error

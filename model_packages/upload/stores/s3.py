@@ -21,6 +21,7 @@ from model_packages.upload.stores.base import (
     CHUNK_SIZE,
     MAX_CONCURRENCY,
     MULTIPART_THRESHOLD,
+    READ_CHUNK,
     ProgressCallback,
     RemoteObject,
 )
@@ -128,6 +129,21 @@ class S3Store:
                 reader, self.bucket, key, extra_args=extra, subscribers=[_Progress()]
             )
             future.result()
+
+    def stream_sha256(self, key: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        digest = hashlib.sha256()
+        with self._sdk_errors(key):
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            except ClientError as exc:
+                if _missing(exc):
+                    return None
+                raise
+            for chunk in body.iter_chunks(READ_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def get_bytes(self, key: str) -> bytes | None:
         from botocore.exceptions import ClientError
