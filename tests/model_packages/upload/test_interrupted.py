@@ -17,7 +17,7 @@ import pytest
 from tests.emulators import ROOT
 from tests.model_packages.upload.helpers import BIG, MiB, write_package
 
-SIZE = 80 * MiB  # above the multipart / resumable / block threshold on every store
+SIZE = 120 * MiB  # above every store's multipart threshold, and over one GCS chunk (100 MiB)
 
 
 @pytest.fixture(scope="module")
