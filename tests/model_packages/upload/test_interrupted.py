@@ -5,7 +5,6 @@ unfinished multipart upload or uncommitted block list. The command is a real pro
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -14,17 +13,25 @@ from pathlib import Path
 
 import pytest
 
+from model_packages.upload.stores.gcs import GCS_CHUNK_SIZE
 from tests.emulators import ROOT
 from tests.model_packages.upload.helpers import BIG, MiB, write_package
 
-SIZE = 120 * MiB  # above every store's multipart threshold, and over one GCS chunk (100 MiB)
+SIZE = 80 * MiB  # above every store's multipart threshold
+GCS_SIZE = GCS_CHUNK_SIZE + 16 * MiB  # over one GCS chunk: caught between two requests
 
 
 @pytest.fixture(scope="module")
-def big_package(tmp_path_factory) -> Path:
-    rng = random.Random(11)
-    weights = {"model_index.json": b"{}", BIG: rng.randbytes(SIZE)}
-    return write_package(tmp_path_factory.mktemp("big") / "azureml", weights)
+def big_packages(tmp_path_factory):
+    built: dict[int, Path] = {}
+
+    def get(size: int) -> Path:
+        if size not in built:
+            weights = {"model_index.json": b"{}", BIG: os.urandom(size)}
+            built[size] = write_package(tmp_path_factory.mktemp("big") / "azureml", weights)
+        return built[size]
+
+    return get
 
 
 def _position(pid: int, path: Path) -> int | None:
@@ -40,13 +47,13 @@ def _position(pid: int, path: Path) -> int | None:
     return None
 
 
-def _wait_until_mid_upload(proc: subprocess.Popen, bucket, path: Path) -> None:
+def _wait_until_mid_upload(proc: subprocess.Popen, bucket, path: Path, size: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         pos = _position(proc.pid, path)
         if bucket.cloud == "gs":  # an open resumable session is not listed
-            if pos is not None and 0 < pos < SIZE:
+            if pos is not None and 0 < pos < size:
                 return
         elif pos is not None and bucket.unfinished():  # a multipart upload, staged blocks
             return
@@ -56,7 +63,9 @@ def _wait_until_mid_upload(proc: subprocess.Popen, bucket, path: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_stopped_upload_leaves_nothing_behind(bucket, big_package, sig):
+def test_a_stopped_upload_leaves_nothing_behind(bucket, big_packages, sig):
+    size = GCS_SIZE if bucket.cloud == "gs" else SIZE
+    big_package = big_packages(size)
     env = {**bucket.env(), "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, "-m", "genai_endpoints", "upload", "--package", str(big_package)]
     proc = subprocess.Popen(
@@ -66,7 +75,7 @@ def test_a_stopped_upload_leaves_nothing_behind(bucket, big_package, sig):
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_until_mid_upload(proc, bucket, big_package / "model" / BIG)
+    _wait_until_mid_upload(proc, bucket, big_package / "model" / BIG, size)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
 
