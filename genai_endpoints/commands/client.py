@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from genai_endpoints.commands import options as opts
 from genai_endpoints.commands.consoles import err, fail, out
+from genai_endpoints.commands.signals import stops_cleanly
 
 
 class PriorityChoice(StrEnum):
@@ -105,6 +106,7 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+@stops_cleanly()
 def invoke(
     targets: TargetsOpt,
     prompt: Annotated[str, typer.Option(help="What to generate.", show_default=False)],
@@ -215,6 +217,7 @@ def _read_prompts(prompts_file: Path) -> list[str]:
     return prompts
 
 
+@stops_cleanly()
 def compare(
     targets: TargetsOpt,
     seed: Annotated[int, typer.Option(help="One seed for every request.", show_default=False)],

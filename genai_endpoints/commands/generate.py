@@ -13,8 +13,10 @@ import typer
 
 from genai_endpoints.commands import options as opts
 from genai_endpoints.commands.consoles import err, fail, out
+from genai_endpoints.commands.signals import stops_cleanly
 
 
+@stops_cleanly()
 def generate(
     model_dir: Annotated[Path, typer.Option(help="A diffusers model folder.")],
     prompt: Annotated[str, typer.Option(help="What to generate.")],

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from genai_endpoints.commands.consoles import fail, out
+from genai_endpoints.commands.signals import stops_cleanly
 
 app = typer.Typer(
     help="Build the one runtime image (runtime/Dockerfile) outside Pulumi.",
@@ -34,6 +35,7 @@ def build_command(builder: str, tag: str, platform: str, push: bool) -> list[str
 
 
 @app.command("build")
+@stops_cleanly()
 def build(
     tag: Annotated[
         str,

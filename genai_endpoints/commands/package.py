@@ -10,6 +10,7 @@ import typer
 
 from genai_endpoints.commands.consoles import err, fail
 from genai_endpoints.commands.consoles import out as stdout  # `out` is the --out option
+from genai_endpoints.commands.signals import stops_cleanly
 
 
 class CloudChoice(StrEnum):
@@ -19,6 +20,7 @@ class CloudChoice(StrEnum):
     ALL = "all"
 
 
+@stops_cleanly()
 def package(
     out: Annotated[Path, typer.Option(help="Folder to write OUT/<cloud>/ packages into.")],
     model_dir: Annotated[Path | None, typer.Option(help="A local diffusers folder.")] = None,

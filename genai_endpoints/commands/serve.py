@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from genai_endpoints.commands.consoles import err, fail, out
+from genai_endpoints.commands.signals import stops_cleanly
 
 
 class ServeCloud(StrEnum):
@@ -63,6 +64,7 @@ def serve(
     os.execve(cmd[0], cmd, env)
 
 
+@stops_cleanly()
 def rehearse(
     model_dir: Annotated[
         Path | None, typer.Option(help="A diffusers folder; default: build the tiny model.")

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from genai_endpoints.commands.consoles import err, fail, out
+from genai_endpoints.commands.signals import stops_cleanly
 
 
 class TinyChoice(StrEnum):
@@ -29,6 +30,7 @@ class FamilyChoice(StrEnum):
     VIDEO = "video"
 
 
+@stops_cleanly()
 def tiny_model(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the model to (created).")],
     family: Annotated[

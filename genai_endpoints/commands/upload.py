@@ -16,12 +16,14 @@ from typing import Annotated, Any
 import typer
 
 from genai_endpoints.commands.consoles import fail, out
+from genai_endpoints.commands.signals import stops_cleanly
 
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
+@stops_cleanly("interrupted; no partial object was left behind")
 def upload(
     package: Annotated[
         Path,
@@ -34,11 +36,22 @@ def upload(
         str,
         typer.Option(
             "--to",
-            help="s3://BUCKET\\[/PREFIX], gs://BUCKET\\[/PREFIX], or an Azure ML datastore URI "
+            help="s3://BUCKET\\[/PREFIX], gs://BUCKET\\[/PREFIX], "
+            "az://ACCOUNT/CONTAINER\\[/PREFIX] (AZURE_STORAGE_CONNECTION_STRING honoured), https://ACCOUNT.blob.SUFFIX/CONTAINER"
+            "\\[/PREFIX], or an Azure ML datastore URI "
             "(azureml://subscriptions/.../datastores/NAME/paths/PREFIX) as the stack output "
             "azure.datastore_uri gives it.",
         ),
     ],
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Read back each object that would be skipped and re-hash its bytes "
+            "(streamed), replacing any that differ. Default: trust its size and sha256 "
+            "metadata (fast).",
+        ),
+    ] = False,
 ) -> None:
     """Upload a package to a bucket ahead of `pulumi up` (which uploads it itself), skipping
     objects already there.
@@ -52,19 +65,23 @@ def upload(
     try:
         destination = parse_destination(to)
         with _ProgressBar() as bar:
-            report = upload_package(package, destination, progress=bar)
+            report = upload_package(package, destination, progress=bar, verify=verify)
     except UploadError as exc:
         fail(exc.message)
-    except KeyboardInterrupt:
-        fail("interrupted; no partial object was left behind", code=130)
 
     for key in report.replaced:
-        out.print(f"replaced {key} (its size or sha256 differed)", highlight=False)
+        out.print(f"replaced {key} (its size, sha256 or bytes differed)", highlight=False)
     out.print(
         f"uploaded {report.uploaded_files} files / {_mb(report.uploaded_bytes)}, "
         f"skipped {report.skipped_files} files / {_mb(report.skipped_bytes)} already there",
         highlight=False,
     )
+    if verify:
+        out.print(
+            f"verified {report.verified_files} files / {_mb(report.verified_bytes)} by their "
+            f"bytes, replaced {len(report.replaced)}",
+            highlight=False,
+        )
     out.print(f"weights URI: {report.weights_uri}", highlight=False, soft_wrap=True)
     out.print(f"manifest:    {report.manifest_uri}", highlight=False, soft_wrap=True)
 

@@ -1,4 +1,4 @@
-"""Upload a built package to S3, GCS or an Azure ML datastore, content-addressed.
+"""Upload a built package to S3, GCS or an Azure blob container, content-addressed.
 
 ``genai-endpoints upload --package OUT/<cloud> --to URL`` puts a package built by this
 folder's builders where the cloud's serving stack reads it; the weights step of
@@ -6,8 +6,8 @@ folder's builders where the cloud's serving stack reads it; the weights step of
 code, and the client's output cache (``genai_endpoints/client/cache.py``) reads and writes
 through the same stores and URLs. The parts, one module each:
 
-- ``destinations.py``: the ``--to`` URL, one form per cloud (``s3://``, ``gs://``,
-  ``azureml://``), parsed into a :class:`Destination`;
+- ``destinations.py``: the ``--to`` URL (``s3://``, ``gs://``, and for Azure ``az://``, a
+  container's ``https://`` URL or ``azureml://``), parsed into a :class:`Destination`;
 - ``plan.py``: which files a package uploads, under which keys, manifest last;
 - ``reading.py``: :class:`VerifiedReader`, which checks each file's size and sha256 against
   the manifest while the SDK reads it, so bytes that differ never become an object;
@@ -18,7 +18,8 @@ through the same stores and URLs. The parts, one module each:
 
 ``weights_uri`` in the :class:`UploadReport` (``s3://B/P/models/<digest>/`` and the like)
 is what infra is given. Credentials come from each SDK's default chain (boto3's,
-``google.auth.default``, ``DefaultAzureCredential``); they are never taken as arguments and
+``google.auth.default``, ``AZURE_STORAGE_CONNECTION_STRING`` or ``DefaultAzureCredential``);
+they are never taken as arguments and
 never printed. The SDKs are imported inside the stores, so importing this package stays
 light.
 """
@@ -45,6 +46,7 @@ from model_packages.upload.stores import (
     AzureMLDatastore,
     BytesStore,
     GCSStore,
+    HashingStore,
     ObjectStore,
     RemoteObject,
     S3Store,
@@ -68,6 +70,7 @@ __all__ = [
     "DestinationError",
     "GCSStore",
     "HashMismatchError",
+    "HashingStore",
     "NoProgress",
     "ObjectStore",
     "PackageError",

@@ -1,10 +1,17 @@
-"""Where a package goes: one URL form per cloud, parsed into a :class:`Destination`.
+"""Where a package goes: one URL form per store, parsed into a :class:`Destination`.
 
 - ``s3://BUCKET[/PREFIX]``
 - ``gs://BUCKET[/PREFIX]``
+- ``az://ACCOUNT/CONTAINER[/PREFIX]``: a blob container of a storage account, reached at
+  ``AZURE_STORAGE_CONNECTION_STRING`` when that is set (Azurite, sovereign clouds through its
+  ``EndpointSuffix`` or ``BlobEndpoint``), else at ``https://ACCOUNT.blob.core.windows.net``;
+- ``https://ACCOUNT.blob.SUFFIX/CONTAINER[/PREFIX]``: the container's own URL, any endpoint
+  suffix (``core.usgovcloudapi.net``, ``core.chinacloudapi.cn``, ...), and the path-style
+  ``http://127.0.0.1:PORT/ACCOUNT/CONTAINER[/PREFIX]`` of a local emulator (Azurite);
 - ``azureml://subscriptions/SUB/resourcegroups/RG/workspaces/WS/datastores/NAME/paths/PREFIX``
   (the long Azure ML datastore URI, usually the workspace's default datastore,
-  ``workspaceblobstore``; ``/paths/PREFIX`` may be left out for the container's root).
+  ``workspaceblobstore``; ``/paths/PREFIX`` may be left out for the container's root), whose
+  container Azure ML's management API names.
 
 The same forms name the client's output cache (``genai_endpoints/client/cache.py``), so a
 URL means the same place to every command. Prefixes are checked segment by segment: a key
@@ -20,11 +27,12 @@ from typing import Literal
 from model_packages.upload.errors import DestinationError
 
 ACCEPTED_FORMS = (
-    "s3://BUCKET[/PREFIX], gs://BUCKET[/PREFIX], or "
+    "s3://BUCKET[/PREFIX], gs://BUCKET[/PREFIX], az://ACCOUNT/CONTAINER[/PREFIX], "
+    "https://ACCOUNT.blob.SUFFIX/CONTAINER[/PREFIX], or "
     "azureml://subscriptions/SUB/resourcegroups/RG/workspaces/WS/datastores/NAME/paths/PREFIX"
 )
 
-Scheme = Literal["s3", "gs", "azureml"]
+Scheme = Literal["s3", "gs", "az", "azureml"]
 
 KEY_SEGMENT = re.compile(r"[A-Za-z0-9!_.*'()=+,@~-]+")
 """What one ``/``-separated segment of an object key may hold."""
@@ -32,6 +40,13 @@ KEY_SEGMENT = re.compile(r"[A-Za-z0-9!_.*'()=+,@~-]+")
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _AZ_NAME = re.compile(r"[A-Za-z0-9._()-]+")
+# storage account: 3-24 lowercase letters and digits; container: 3-63 lowercase letters,
+# digits and single hyphens, starting and ending with a letter or digit
+# (https://learn.microsoft.com/en-us/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata)
+_AZ_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
+_AZ_CONTAINER = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
+_BLOB_HOST = re.compile(r"(?P<account>[^.]+)\.blob\.(?P<suffix>[a-z0-9.-]+[a-z0-9])(?::\d+)?")
+_LOOPBACK = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?")
 _AZURE = re.compile(
     r"azureml://subscriptions/(?P<sub>[^/]*)/resourcegroups/(?P<rg>[^/]*)"
     r"/workspaces/(?P<ws>[^/]*)/datastores/(?P<ds>[^/]*)(?:/paths(?:/(?P<path>.*))?)?",
@@ -42,8 +57,11 @@ _MAX_PREFIX = 512
 
 @dataclass(frozen=True)
 class Destination:
-    """Where a package goes. ``bucket`` is the S3/GCS bucket or the Azure ML datastore name;
-    ``prefix`` has no leading or trailing slash ('' for the bucket's root)."""
+    """Where a package goes. ``bucket`` is the S3/GCS bucket, the blob container (``az``) or
+    the Azure ML datastore name; ``prefix`` has no leading or trailing slash ('' for the
+    bucket's root). An ``az`` destination names its storage ``account``, and its
+    ``account_url`` when it was given as a URL (None: from the connection string, or public
+    Azure's)."""
 
     scheme: Scheme
     bucket: str
@@ -51,6 +69,8 @@ class Destination:
     subscription: str | None = None
     resource_group: str | None = None
     workspace: str | None = None
+    account: str | None = None
+    account_url: str | None = None
 
     def key(self, relative: str) -> str:
         """The object key of ``relative`` (a key below the prefix)."""
@@ -65,6 +85,9 @@ class Destination:
                 f"{self.resource_group}/workspaces/{self.workspace}/datastores/"
                 f"{self.bucket}/paths/{key}"
             )
+        if self.scheme == "az":
+            root = self.account_url or f"az://{self.account}"
+            return f"{root}/{self.bucket}/{key}"
         return f"{self.scheme}://{self.bucket}/{key}"
 
 
@@ -98,12 +121,14 @@ def parse_destination(url: str) -> Destination:
     text = url.strip()
     scheme, sep, rest = text.partition("://")
     scheme = scheme.lower()
-    if not sep or scheme not in ("s3", "gs", "azureml"):
+    if not sep or scheme not in ("s3", "gs", "az", "https", "http", "azureml"):
         raise _bad(url, "unknown scheme" if sep else "not a URL")
     if any(c in rest for c in "?#"):
         raise _bad(url, "query strings and fragments are not allowed")
     if scheme == "azureml":
         return _parse_azureml(url, text)
+    if scheme in ("az", "https", "http"):
+        return _parse_blob(url, scheme, rest)
     bucket, _, raw_prefix = rest.partition("/")
     pattern, allowed = (
         (_S3_BUCKET, "lowercase letters, digits, '-' and '.'")
@@ -141,4 +166,44 @@ def _parse_azureml(url: str, text: str) -> Destination:
         subscription=match["sub"],
         resource_group=match["rg"],
         workspace=match["ws"],
+    )
+
+
+def _parse_blob(url: str, scheme: str, rest: str) -> Destination:
+    """``az://ACCOUNT/CONTAINER/P``, ``https://ACCOUNT.blob.SUFFIX/CONTAINER/P`` or the
+    path-style ``http://127.0.0.1:PORT/ACCOUNT/CONTAINER/P`` of an emulator."""
+    host, _, path = rest.partition("/")
+    account_url = None
+    if scheme == "az":
+        account = host
+    elif _LOOPBACK.fullmatch(host.lower()):
+        account, _, path = path.partition("/")
+        account_url = f"{scheme}://{host.lower()}/{account}"
+    elif scheme == "https" and (match := _BLOB_HOST.fullmatch(host.lower())):
+        account = match["account"]
+        account_url = f"https://{host.lower()}"
+    else:
+        raise _bad(
+            url,
+            f"unknown scheme for host {host!r}: an http(s) URL must be a blob container's "
+            "(https://ACCOUNT.blob.SUFFIX/CONTAINER, or http://127.0.0.1:PORT/ACCOUNT/CONTAINER "
+            "for a local emulator)",
+        )
+    if not _AZ_ACCOUNT.fullmatch(account):
+        raise _bad(
+            url, f"{account!r} is not a storage account name (3-24 lowercase letters, digits)"
+        )
+    container, _, raw_prefix = path.partition("/")
+    if not _AZ_CONTAINER.fullmatch(container):
+        raise _bad(
+            url,
+            f"{container!r} is not a valid container name (3-63 lowercase letters, digits and "
+            "single '-', starting and ending with a letter or digit)",
+        )
+    return Destination(
+        scheme="az",
+        bucket=container,
+        prefix=_clean_prefix(url, raw_prefix),
+        account=account,
+        account_url=account_url,
     )

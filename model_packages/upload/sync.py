@@ -2,8 +2,12 @@
 
 An object is skipped when it already exists with the same sha256 and size (a HEAD or
 metadata read; nothing is downloaded); an existing object whose size or sha256 differs is
-uploaded again and listed in ``UploadReport.replaced``. Nothing is lost or half-written on
-failure: each store makes an object visible only once complete, and the manifest goes last.
+uploaded again and listed in ``UploadReport.replaced``. That trusts the object's ``sha256``
+metadata, which is fast and right unless someone changed the bytes behind it; with
+``verify=True`` (``upload --verify``) each object that would be skipped is read back,
+streamed, and re-hashed, and one whose bytes differ is replaced too. Nothing is lost or
+half-written on failure: each store makes an object visible only once complete, and the
+manifest goes last.
 
 Progress is reported, never drawn: the caller passes an :class:`UploadProgress` (the
 ``upload`` command draws a bar on the terminal, the weights step of ``pulumi up`` logs
@@ -17,9 +21,9 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol, runtime_checkable
 
 from model_packages.upload.destinations import Destination, parse_destination
-from model_packages.upload.errors import PackageError
+from model_packages.upload.errors import PackageError, UploadError
 from model_packages.upload.plan import plan_upload, read_package_manifest
-from model_packages.upload.stores import ObjectStore, ProgressCallback, store_for
+from model_packages.upload.stores import HashingStore, ObjectStore, ProgressCallback, store_for
 
 SyncStatus = Literal["skipped", "uploaded", "replaced"]
 
@@ -72,7 +76,11 @@ class UploadReport:
     skipped_files: int
     skipped_bytes: int
     replaced: list[str] = field(default_factory=list)
-    """Keys that existed with another size or sha256 and were uploaded again."""
+    """Keys that existed with another size or sha256 (or, verified, other bytes) and were
+    uploaded again."""
+    verified_files: int = 0
+    """Skipped objects whose bytes were read back and re-hashed (``verify=True``)."""
+    verified_bytes: int = 0
     weights_uri: str = ""
     """The weights folder (``.../models/<digest>/``): what infra is given."""
     manifest_uri: str = ""
@@ -84,9 +92,12 @@ def upload_package(
     destination: Destination | str,
     store: ObjectStore | None = None,
     progress: UploadProgress | None = None,
+    *,
+    verify: bool = False,
 ) -> UploadReport:
     """Upload a package (the model folder, manifest last), skipping objects already present
-    with the same size and sha256. Raises :class:`UploadError` for a user's problem."""
+    with the same size and sha256 (``verify``: and the same bytes, re-hashed). Raises
+    :class:`UploadError` for a user's problem."""
     dest = parse_destination(destination) if isinstance(destination, str) else destination
     package_dir = Path(package_dir)
     manifest = read_package_manifest(package_dir)
@@ -94,7 +105,7 @@ def upload_package(
     store = store if store is not None else store_for(dest)
     progress = progress if progress is not None else NoProgress()
 
-    tally = _Tally()
+    tally = _Tally(verify=_check_verifiable(store, verify))
     progress.begin(len(items), sum(item.size for item in items))
     for item in items:
         key = dest.key(item.key)
@@ -118,6 +129,7 @@ def upload_files(
     store: ObjectStore,
     *,
     progress: UploadProgress | None = None,
+    verify: bool = False,
 ) -> UploadReport:
     """Upload ``files`` — ``(path, sha256, size)`` below ``folder`` — to ``key_prefix`` in
     ``store``, skipping each object already there with the same size and sha256.
@@ -126,12 +138,12 @@ def upload_files(
     the manifest's file list, never the bytes). A file that must be uploaded is read through
     :class:`~model_packages.upload.reading.VerifiedReader`, so bytes that do not match the
     list never become an object. A file missing locally is fine when its object is already
-    in the store.
+    in the store. ``verify``: as for :func:`upload_package`.
     """
     folder = Path(folder)
     prefix = key_prefix.strip("/")
     progress = progress if progress is not None else NoProgress()
-    tally = _Tally()
+    tally = _Tally(verify=_check_verifiable(store, verify))
     progress.begin(len(files), sum(size for _, _, size in files))
     for path, sha256, size in sorted(files):
         if not path or PurePosixPath(path).is_absolute() or ".." in path.split("/"):
@@ -144,10 +156,19 @@ def upload_files(
     return tally.report()
 
 
+def _check_verifiable(store: ObjectStore, verify: bool) -> bool:
+    if verify and not isinstance(store, HashingStore):
+        raise UploadError(f"{type(store).__name__} cannot read its objects back to verify them")
+    return verify
+
+
 @dataclass
 class _Tally:
-    """What one upload skipped, sent and replaced, so far."""
+    """What one upload skipped, verified, sent and replaced, so far."""
 
+    verify: bool = False
+    verified_files: int = 0
+    verified_bytes: int = 0
     uploaded_files: int = 0
     uploaded_bytes: int = 0
     skipped_files: int = 0
@@ -162,6 +183,8 @@ class _Tally:
             skipped_files=self.skipped_files,
             skipped_bytes=self.skipped_bytes,
             replaced=self.replaced,
+            verified_files=self.verified_files,
+            verified_bytes=self.verified_bytes,
             uploaded_keys=self.uploaded_keys,
             **uris,
         )
@@ -176,12 +199,14 @@ def _sync_one(
     sent: ProgressCallback,
     tally: _Tally,
 ) -> SyncStatus:
-    """Put ``local`` at ``key`` unless an object with the same size and sha256 is there;
-    returns "skipped", "uploaded" or "replaced". A file that must be sent but is not on
-    disk is a :class:`PackageError` (a skipped one need not exist locally)."""
+    """Put ``local`` at ``key`` unless an object with the same size and sha256 is there
+    (``tally.verify``: and its bytes hash to that sha256); returns "skipped", "uploaded" or
+    "replaced". A file that must be sent but is not on disk is a :class:`PackageError` (a
+    skipped one need not exist locally)."""
     sha256 = sha256.lower()
     remote = store.head(key)
-    if remote is not None and remote.size == size and remote.sha256 == sha256:
+    same = remote is not None and remote.size == size and remote.sha256 == sha256
+    if same and (not tally.verify or _bytes_match(store, key, sha256, size, tally)):
         tally.skipped_files += 1
         tally.skipped_bytes += size
         return "skipped"
@@ -198,3 +223,13 @@ def _sync_one(
         tally.replaced.append(key)
         return "replaced"
     return "uploaded"
+
+
+def _bytes_match(store: ObjectStore, key: str, sha256: str, size: int, tally: _Tally) -> bool:
+    """Re-hash the object's bytes (streamed); counts it as verified when they match."""
+    assert isinstance(store, HashingStore)
+    if store.stream_sha256(key) != sha256:
+        return False
+    tally.verified_files += 1
+    tally.verified_bytes += size
+    return True

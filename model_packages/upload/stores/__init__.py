@@ -13,7 +13,9 @@ from model_packages.upload.stores.base import (
     CHUNK_SIZE,
     MAX_CONCURRENCY,
     MULTIPART_THRESHOLD,
+    READ_CHUNK,
     BytesStore,
+    HashingStore,
     ObjectStore,
     ProgressCallback,
     RemoteObject,
@@ -25,10 +27,12 @@ __all__ = [
     "CHUNK_SIZE",
     "MAX_CONCURRENCY",
     "MULTIPART_THRESHOLD",
+    "READ_CHUNK",
     "AzureBlobStore",
     "AzureMLDatastore",
     "BytesStore",
     "GCSStore",
+    "HashingStore",
     "ObjectStore",
     "ProgressCallback",
     "RemoteObject",
@@ -38,12 +42,18 @@ __all__ = [
 
 
 def store_for(destination: Destination) -> S3Store | GCSStore | AzureBlobStore:
-    """The store for a destination, with credentials from the SDK's default chain. An
-    ``azureml://`` destination is resolved to its container here (one management call)."""
+    """The store for a destination, with credentials from the SDK's default chain (for
+    ``az://``, ``AZURE_STORAGE_CONNECTION_STRING`` first). An ``azureml://`` destination is
+    resolved to its container here (one management call)."""
     if destination.scheme == "s3":
         return S3Store(destination.bucket)
     if destination.scheme == "gs":
         return GCSStore(destination.bucket)
+    if destination.scheme == "az":
+        assert destination.account
+        return AzureBlobStore.for_container(
+            destination.account, destination.bucket, destination.account_url
+        )
     assert destination.subscription and destination.resource_group and destination.workspace
     datastore = AzureMLDatastore(
         destination.subscription,

@@ -15,6 +15,7 @@ MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 64 * MiB
 CHUNK_SIZE = 16 * MiB  # S3 part / Azure block / GCS resumable chunk (a multiple of 256 KiB)
 MAX_CONCURRENCY = 8
+READ_CHUNK = 1 * MiB  # what a re-hash reads at a time (``upload --verify``)
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of bytes just sent (negative when the SDK rewinds for a retry)."""
@@ -40,6 +41,15 @@ class ObjectStore(Protocol):
     def put(
         self, key: str, path: Path, sha256: str, size: int, progress_cb: ProgressCallback
     ) -> None: ...
+
+
+@runtime_checkable
+class HashingStore(Protocol):
+    """What ``upload --verify`` needs besides :class:`ObjectStore`: the sha256 of an object's
+    bytes as they are in the store, read streamed (never whole into memory); None when the
+    object is not there."""
+
+    def stream_sha256(self, key: str) -> str | None: ...
 
 
 @runtime_checkable

@@ -52,3 +52,18 @@ def s3(aws_env):
         )
         client.calls = calls  # type: ignore[attr-defined]
         yield client
+
+
+EMULATORS = {"s3": "moto_server", "gs": "fake_gcs_server", "az": "azurite"}
+
+
+@pytest.fixture(params=sorted(EMULATORS))
+def bucket(request):
+    """A fresh bucket on each real emulator in turn: moto server (S3), fake-gcs-server (GCS)
+    and Azurite (Azure Blob, named ``az://ACCOUNT/CONTAINER``)."""
+    import boto3
+
+    from tests.model_packages.upload.emulated import new_bucket
+
+    yield new_bucket(request.param, request.getfixturevalue(EMULATORS[request.param]))
+    boto3.DEFAULT_SESSION = None  # its credentials, cached, were the emulator's

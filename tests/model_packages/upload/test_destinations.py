@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from model_packages.upload.destinations import Destination, parse_destination
 from model_packages.upload.errors import DestinationError
 
+AZ_PUBLIC = "https://acct1.blob.core.windows.net"
+
 
 @pytest.mark.parametrize(
     ("url", "expected"),
@@ -25,6 +27,31 @@ from model_packages.upload.errors import DestinationError
         (
             "azureml://subscriptions/s/resourcegroups/r/workspaces/w/datastores/d",
             Destination("azureml", "d", "", "s", "r", "w"),
+        ),
+        ("az://acct1/pkgs/team/v1/", Destination("az", "pkgs", "team/v1", account="acct1")),
+        ("AZ://acct1/pkgs", Destination("az", "pkgs", account="acct1")),
+        (
+            "https://acct1.blob.core.windows.net/pkgs/p",
+            Destination("az", "pkgs", "p", account="acct1", account_url=AZ_PUBLIC),
+        ),
+        (  # a sovereign cloud: any endpoint suffix
+            "https://acct1.blob.core.usgovcloudapi.net/pkgs",
+            Destination(
+                "az",
+                "pkgs",
+                account="acct1",
+                account_url="https://acct1.blob.core.usgovcloudapi.net",
+            ),
+        ),
+        (  # Azurite, path-style
+            "http://127.0.0.1:10000/devstoreaccount1/pkgs/x",
+            Destination(
+                "az",
+                "pkgs",
+                "x",
+                account="devstoreaccount1",
+                account_url="http://127.0.0.1:10000/devstoreaccount1",
+            ),
         ),
     ],
 )
@@ -50,6 +77,13 @@ def test_parse_good_destinations(url, expected):
         ("azureml://datastores/workspaceblobstore/paths/x", "long form"),
         ("azureml://subscriptions/s/resourcegroups/r/workspaces/w", "not an Azure ML"),
         ("azureml://subscriptions//resourcegroups/r/workspaces/w/datastores/d", "subscription"),
+        ("az://acct1", "not a valid container name"),
+        ("az://Acct1/pkgs", "not a storage account name"),
+        ("az://acct1/Pkgs", "not a valid container name"),
+        ("az://acct1/a--b", "not a valid container name"),
+        ("https://example.com/pkgs", "unknown scheme for host"),
+        ("http://acct1.blob.core.windows.net/pkgs", "unknown scheme for host"),
+        ("https://acct1.blob.core.windows.net/pkgs//x", "empty path segment"),
     ],
 )
 def test_parse_bad_destinations_name_the_url_and_the_forms(url, why):
@@ -61,7 +95,18 @@ def test_parse_bad_destinations_name_the_url_and_the_forms(url, why):
 
 
 _schemes = st.sampled_from(
-    ["", "s3://", "gs://", "azureml://", "S3://", "azureml://subscriptions/"]
+    [
+        "",
+        "s3://",
+        "gs://",
+        "azureml://",
+        "S3://",
+        "azureml://subscriptions/",
+        "az://",
+        "az://acct1/",
+        "https://acct1.blob.core.windows.net/",
+        "http://127.0.0.1:1/",
+    ]
 )
 
 
@@ -84,3 +129,9 @@ def test_parse_destination_fuzz_raises_only_destination_error(head, tail):
 def test_parse_destination_rejects_non_strings(value):
     with pytest.raises(DestinationError):
         parse_destination(value)  # type: ignore[arg-type]
+
+
+def test_blob_destinations_name_their_objects_in_the_form_they_came_in():
+    assert parse_destination("az://acct1/pkgs/p").uri("models/d/") == "az://acct1/pkgs/p/models/d/"
+    url = "https://acct1.blob.core.chinacloudapi.cn/pkgs/p"
+    assert parse_destination(url).uri("k") == f"{url}/k"

@@ -136,6 +136,7 @@ class FakeBlobService:
         self.blobs: dict[str, tuple[bytes, dict]] = {}
         self.staged: dict[tuple[str, str], bytes] = {}
         self.log: list[tuple[str, str | None]] = []
+        self.commits: list[int] = []  # blocks named by each Put Block List
 
     def __call__(self, request):
         from urllib.parse import parse_qs, urlparse
@@ -144,6 +145,17 @@ class FakeBlobService:
         name = url.path.split("/", 2)[2]
         comp = parse_qs(url.query).get("comp", [None])[0]
         self.log.append((request.method, comp))
+        if request.method == "GET" and comp == "blocklist":  # the uncommitted blocks
+            ids = [i for (n, i) in self.staged if n == name]
+            xml = "".join(f"<Block><Name>{i}</Name><Size>1</Size></Block>" for i in ids)
+            body = (
+                '<?xml version="1.0" encoding="utf-8"?><BlockList><CommittedBlocks/>'
+                f"<UncommittedBlocks>{xml}</UncommittedBlocks></BlockList>"
+            )
+            return 200, {"Content-Type": "application/xml"}, body.encode()
+        if request.method == "DELETE":
+            self.blobs.pop(name, None)
+            return 202, {}, b""
         if request.method == "HEAD":
             if name not in self.blobs:
                 return 404, {"x-ms-error-code": "BlobNotFound"}, b""
@@ -164,6 +176,8 @@ class FakeBlobService:
             ids = re.findall(rb"<(?:Latest|Uncommitted|Committed)>([^<]+)<", body)
             data = b"".join(self.staged[(name, i.decode())] for i in ids)
             self.blobs[name] = (data, meta)
+            self.commits.append(len(ids))
+            self.staged = {k: v for k, v in self.staged.items() if k[0] != name}
         else:
             self.blobs[name] = (body, meta)
         return 201, {}, b""
@@ -180,6 +194,8 @@ def test_azure_store_with_the_real_sdk_over_a_fake_blob_service(package):
         blob_url = re.compile(r"https://acct\.blob\.core\.windows\.net/ctr/.*")
         mock.add_callback(responses.HEAD, blob_url, callback=service)
         mock.add_callback(responses.PUT, blob_url, callback=service)
+        mock.add_callback(responses.GET, blob_url, callback=service)
+        mock.add_callback(responses.DELETE, blob_url, callback=service)
         container = ContainerClient(
             "https://acct.blob.core.windows.net",
             "ctr",
@@ -207,10 +223,14 @@ def test_azure_store_with_the_real_sdk_over_a_fake_blob_service(package):
         want = next(i for i in plan_upload(package) if i.local_path == big)
         big.write_bytes(big.read_bytes()[:-1] + b"\x00")  # same size, other bytes
         service.log.clear()
+        service.commits.clear()
         with pytest.raises(HashMismatchError, match=r"diffusion_pytorch_model\.safetensors"):
             store.put("genai/bad", big, want.sha256, want.size, lambda n: None)
         assert "genai/bad" not in service.blobs
-        assert ("PUT", "block") in service.log and ("PUT", "blocklist") not in service.log
+        # blocks were staged, never committed as a blob: the only block list is the empty
+        # one that discards them, and the empty blob it makes is deleted
+        assert ("PUT", "block") in service.log and service.commits == [0]
+        assert ("DELETE", None) in service.log and not service.staged
 
 
 @dataclass

@@ -87,3 +87,10 @@ def test_upload_files_reports_each_file_and_its_status(package):
     assert synced == [(i.key, "uploaded", i.size) for i in sorted(items, key=lambda i: i.key)]
     second = upload_files(package / "model", files, prefix, store)  # NoProgress by default
     assert second.skipped_files == len(items) and second.uploaded_files == 0
+
+
+def test_verify_needs_a_store_that_reads_its_objects_back(package):
+    from model_packages.upload.errors import UploadError
+
+    with pytest.raises(UploadError, match="MemoryStore cannot read its objects back"):
+        upload_package(package, "s3://b-1/p", store=MemoryStore(), verify=True)
