@@ -5,8 +5,9 @@ seed). A request without a seed is never cached (its output is random by design)
 target whose model revision is unknown or that drops the seed. Blobs are stored once under
 their own sha256 and checked on read; an entry (JSON) is written after its blobs, so a
 half-written entry is never served. Locations: a local folder (default), or a bucket named
-as ``genai-endpoints upload`` names one (``s3://BUCKET/PREFIX``, ``gs://BUCKET/PREFIX`` or
-an Azure ML datastore URI ``azureml://subscriptions/…/datastores/NAME/paths/PREFIX``),
+as ``genai-endpoints upload`` names one (``s3://BUCKET/PREFIX``, ``gs://BUCKET/PREFIX``, a
+blob container ``az://ACCOUNT/CONTAINER/PREFIX`` or its https URL, or an Azure ML datastore
+URI ``azureml://subscriptions/…/datastores/NAME/paths/PREFIX``),
 through the same store classes (``model_packages.upload.stores``) and each SDK's default
 credentials.
 """
@@ -87,20 +88,16 @@ class BucketStore:
 
 def open_store(location: str) -> Store:
     """A store for a folder path, or for a bucket URL in one of the forms ``upload`` takes:
-    ``s3://BUCKET[/PREFIX]``, ``gs://BUCKET[/PREFIX]`` or an Azure ML datastore URI."""
-    scheme, sep, _ = location.partition("://")
+    ``s3://``, ``gs://``, ``az://`` or ``https://`` blob containers, ``azureml://`` datastores."""
+    _, sep, _ = location.partition("://")
     if not sep:
         return LocalStore(Path(location).expanduser())
-    from model_packages.upload import ACCEPTED_FORMS, DestinationError, parse_destination
+    from model_packages.upload import DestinationError, parse_destination
 
     try:
         return BucketStore(parse_destination(location))
-    except DestinationError as exc:
-        if scheme.lower() not in ("s3", "gs", "azureml"):
-            raise ConfigError(
-                f"cache: {scheme}:// is not supported; use a folder, {ACCEPTED_FORMS}"
-            ) from None
-        raise ConfigError(f"cache: {exc.message}") from None
+    except DestinationError as exc:  # names the URL, what is wrong and every accepted form
+        raise ConfigError(f"cache: {exc.message}; or a folder") from None
 
 
 def canonical_request(req: GenerationRequest) -> dict:
