@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,13 @@ from scoring.variants import module_variant
 log = logging.getLogger(__name__)
 
 SHOWN_KEYS = 5  # keys named per kind in the error: enough to recognise a renaming
+
+# A transformers module's state dict from bytes already read (and verified) by the caller,
+# given its folder and variant; None: the library reads the file itself. Set by the
+# server while it loads (scoring.server.weight_reads), so each weight file is read once.
+PRELOADED: ContextVar[Callable[[Path, str | None], dict | None] | None] = ContextVar(
+    "preloaded_state_dict", default=None
+)
 
 
 class CheckpointMismatch(ModelNotReady):
@@ -80,8 +89,15 @@ def load_checked_modules(model_dir: Path, index: dict, variant: str | None, dtyp
         )
         if mod_variant is not None:
             kwargs["variant"] = mod_variant
+        preloaded = PRELOADED.get()
+        state = preloaded(folder, mod_variant) if preloaded and lib == "transformers" else None
+        source: Path | None = folder
+        if state is not None:  # transformers converts and reports its keys all the same
+            kwargs.update(state_dict=state, config=cls.config_class.from_pretrained(folder))
+            kwargs.pop("variant", None)
+            source = None  # transformers takes a state dict or a folder, not both
         try:
-            module, info = cls.from_pretrained(folder, **kwargs)
+            module, info = cls.from_pretrained(source, **kwargs)
         except Exception as exc:
             raise ModelNotReady(f"{name}: cannot load {class_name} from {folder}: {exc}") from exc
         check_loading_info(name, class_name, info)

@@ -164,6 +164,7 @@ class Engine:
         self.model_dir = Path(settings.model_dir)
         start = time.monotonic()
         self._pipes: dict[Task, Any] = {}
+        self.phases: dict[str, float] = {}  # load, to device, compile: the start-up line
         self._load()
         self.load_s = time.monotonic() - start
         log.info("loaded %s in %.2f s on %s", self.model_dir, self.load_s, self.device)
@@ -184,6 +185,7 @@ class Engine:
         # before the first matrix product: MKL's reproducible mode can only be set then
         self.determinism = determinism.configure(self.device)
         quiet_loading()
+        loading = time.monotonic()
         # each torch module loaded by its own library and checked against its weights:
         # a mismatched checkpoint fails here instead of serving random weights
         modules = load_checked_modules(self.model_dir, index, self.variant, self.dtype)
@@ -204,13 +206,19 @@ class Engine:
         except Exception as exc:
             raise ModelNotReady(f"cannot load model from {self.model_dir}: {exc}") from exc
         self._customise(pipe, own_checker)
+        moving = time.monotonic()
+        self.phases["load"] = moving - loading
         pipe.to(self.device)
+        self.phases["to device"] = time.monotonic() - moving
         pipe.set_progress_bar_config(disable=True)
         determinism.standard_layout(pipe)  # derived pipelines share these modules
         self.base = pipe
         from scoring.speed import apply as apply_speed  # GENAI_COMPILE, GENAI_FUSE_QKV, ...
 
+        compiling = time.monotonic()
         self.speed = apply_speed(pipe, self.settings, self.device)  # shared by derived pipes
+        if self.settings.compile:
+            self.phases["compile"] = time.monotonic() - compiling
 
         if "num_frames" in inspect.signature(pipe.__call__).parameters:
             self._pipes[Task.TEXT_TO_VIDEO] = pipe

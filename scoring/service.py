@@ -139,6 +139,9 @@ class Scorer:
         # this cloud's modes with a larger response cap, for the refusal's "what fits"
         # (set by the server: scoring.server.caps.roomier)
         self.roomier = ""
+        # seconds per start-up phase, for readiness (set by the server:
+        # scoring.server.startup)
+        self.startup: dict[str, float] | None = None
 
     @property
     def model_shape(self) -> ModelShape:

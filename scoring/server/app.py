@@ -117,6 +117,8 @@ def build_app(contract: Contract, settings: ServerSettings, state: ModelState) -
         if state.worker is not None:
             body.update(busy=state.worker.busy, waiting=state.worker.waiting)
         body["contract"] = contract.name
+        if state.scorer.startup is not None:  # where the start-up went (scoring.server.startup)
+            body["startup"] = state.scorer.startup
         return answer(Answer.of_json(body))
 
     async def predict(request: Request) -> Response:

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -32,18 +33,60 @@ def load_scorer(
     stop: threading.Event | None = None,
 ):
     """Fetch (from gs://) and verify the weights, then load the engine. Runs in a thread;
-    ``stop`` (set at shutdown) ends a fetch still running. The settings models read the
-    process environment; ``env`` (the contract's) is not consulted again here."""
-    from scoring.engine import Engine, require_device
+    ``stop`` (set at shutdown) ends a fetch still running. The weights are read and hashed
+    on threads while torch and diffusers import, and loaded from the bytes that were
+    hashed (``scoring.server.weight_reads``); every phase is timed
+    (``scoring.server.startup``). The settings models read the process environment;
+    ``env`` (the contract's) is not consulted again here."""
     from scoring.server.caps import limits_for, roomier
-    from scoring.server.warmup import warm_up
-    from scoring.service import Scorer
+    from scoring.server.startup import StartupPhases
     from scoring.settings import EngineSettings
 
+    phases = StartupPhases()
     limits = limits_for(contract, settings.mode)
     engine_settings = EngineSettings(limits=limits)
-    require_device(engine_settings.device)  # before minutes of fetching and hashing
-    model_dir, info = load_package(contract, settings, stop)
+    if engine_settings.device == "cuda":
+        with phases.timed("import"):
+            from scoring.engine import require_device
+
+            require_device(engine_settings.device)  # before minutes of fetching and hashing
+    model_dir, info, reads = load_package(contract, settings, stop, phases)
+    try:
+        with phases.timed("import"):  # while the weights are read and hashed
+            import_engine()
+        if reads is not None:
+            phases.add("verify", reads.wait())  # no weight is used before all pass
+        scorer = build_scorer(engine_settings, model_dir, info, reads)
+    finally:
+        if reads is not None:
+            reads.close()
+    phases.seconds.update(scorer.engine.phases)
+    scorer.roomier = roomier(contract, limits.max_response_bytes)
+    from scoring.server.warmup import warm_up
+
+    with phases.timed("warm-up"):
+        warm_up(scorer)  # before readiness: the first request pays no lazy initialisation
+    scorer.startup = phases.report()
+    return scorer
+
+
+def import_engine() -> None:
+    """The heavy imports, on their own so that their time is the ``import`` phase."""
+    import diffusers  # noqa: F401
+    import torch  # noqa: F401
+
+    import scoring.engine
+    import scoring.service  # noqa: F401
+
+
+def build_scorer(engine_settings, model_dir: Path, info, reads):
+    """The engine over ``model_dir``, with the package's model id, revision and variant;
+    loaded from the verified bytes where ``reads`` holds them."""
+    from contextlib import nullcontext
+
+    from scoring.engine import Engine
+    from scoring.service import Scorer
+
     update = {"model_dir": model_dir}
     if info is not None:
         if engine_settings.model_id is None and info.model_id:
@@ -52,28 +95,38 @@ def load_scorer(
             update["model_revision"] = info.revision
         if info.variant:
             update["variant"] = info.variant
-    scorer = Scorer(Engine(engine_settings.model_copy(update=update)))
-    scorer.roomier = roomier(contract, limits.max_response_bytes)
-    warm_up(scorer)  # before readiness: the first request pays no lazy initialisation
-    return scorer
+    with reads.serving() if reads is not None else nullcontext():
+        return Scorer(Engine(engine_settings.model_copy(update=update)))
 
 
-def load_package(contract: Contract, settings: ServerSettings, stop: threading.Event | None = None):
-    """The model folder and its package file list: fetched (gs://), checked against the
-    digest the plan deployed (``GENAI_WEIGHTS_DIGEST``) and verified."""
+def load_package(
+    contract: Contract,
+    settings: ServerSettings,
+    stop: threading.Event | None = None,
+    phases=None,
+):
+    """The model folder, its package file list (fetched from gs://, checked against the
+    digest the plan deployed, ``GENAI_WEIGHTS_DIGEST``) and the reads verifying its
+    weights, already running (None where nothing is left to verify)."""
     from scoring.server.model import find_model_dir, read_package
+    from scoring.server.weight_reads import VerifiedReads
 
     source = contract.model_source
     verify = settings.verify_weights
     if source.startswith("gs://"):
         from scoring.server.storage import fetch_gcs
 
+        start = time.monotonic()
         root = fetch_gcs(source, settings.cache_dir, stop)
+        if phases is not None:
+            phases.add("fetch", time.monotonic() - start)
         verify = False  # every file was hashed while it downloaded
     else:
         root = Path(source.removeprefix("file://"))
     model_dir = find_model_dir(root)
-    return model_dir, read_package(model_dir, verify=verify, digest=settings.weights_digest)
+    info = read_package(model_dir, verify=False, digest=settings.weights_digest)
+    reads = VerifiedReads(model_dir, info.files) if verify and info is not None else None
+    return model_dir, info, reads
 
 
 class QuietProbes(logging.Filter):
