@@ -164,7 +164,7 @@ class Engine:
         self.model_dir = Path(settings.model_dir)
         start = time.monotonic()
         self._pipes: dict[Task, Any] = {}
-        self.phases: dict[str, float] = {}  # load, to device, compile: the start-up line
+        self.phases: dict[str, float] = {}  # to device, compile: the start-up line
         self._load()
         self.load_s = time.monotonic() - start
         log.info("loaded %s in %.2f s on %s", self.model_dir, self.load_s, self.device)
@@ -185,7 +185,6 @@ class Engine:
         # before the first matrix product: MKL's reproducible mode can only be set then
         self.determinism = determinism.configure(self.device)
         quiet_loading()
-        loading = time.monotonic()
         # each torch module loaded by its own library and checked against its weights:
         # a mismatched checkpoint fails here instead of serving random weights
         modules = load_checked_modules(self.model_dir, index, self.variant, self.dtype)
@@ -207,7 +206,6 @@ class Engine:
             raise ModelNotReady(f"cannot load model from {self.model_dir}: {exc}") from exc
         self._customise(pipe, own_checker)
         moving = time.monotonic()
-        self.phases["load"] = moving - loading
         pipe.to(self.device)
         self.phases["to device"] = time.monotonic() - moving
         pipe.set_progress_bar_config(disable=True)

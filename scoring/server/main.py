@@ -60,7 +60,9 @@ def load_scorer(
     finally:
         if reads is not None:
             reads.close()
-    phases.seconds.update(scorer.engine.phases)
+    engine = scorer.engine
+    phases.seconds.update(engine.phases)  # all of the engine's start is in a phase:
+    phases.add("load", engine.load_s - sum(engine.phases.values()))
     scorer.roomier = roomier(contract, limits.max_response_bytes)
     from scoring.server.warmup import warm_up
 
@@ -95,7 +97,7 @@ def build_scorer(engine_settings, model_dir: Path, info, reads):
             update["model_revision"] = info.revision
         if info.variant:
             update["variant"] = info.variant
-    with reads.serving() if reads is not None else nullcontext():
+    with reads.serving() if reads is not None else nullcontext():  # read once
         return Scorer(Engine(engine_settings.model_copy(update=update)))
 
 

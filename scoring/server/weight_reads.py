@@ -7,16 +7,19 @@ a small thread pool (hashlib and file reads release the GIL) from the moment the
 list is known; the loader waits for all of them before any module loads, so no weight that
 fails its hash is ever used, and the error names the file relative to the model folder.
 While the engine loads, ``safetensors.torch.load_file`` (diffusers' reader for every
-diffusers module, LoRA and shard) is served from the verified bytes, which are dropped as
-they are taken. Files a library opens by another route (transformers' ``safe_open``)
-were verified all the same and are then mapped again from the page cache.
+diffusers module, LoRA and shard) is served from the verified bytes, as tensors that are
+views of them (no copy), and transformers modules get their state dict the same way
+(``scoring.checkpoint.PRELOADED``). A file a library opens by another route (a sharded
+transformers checkpoint) was verified all the same, and is read again from the page cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -46,18 +49,70 @@ def check_present(model_dir: Path, files: tuple[dict[str, Any], ...]) -> None:
             )
 
 
-def read_and_hash(path: Path, size: int, rel: str) -> tuple[str, bytes]:
-    """The file's sha256 and its bytes, from one read of it (``bytes``: what
-    ``safetensors.torch.load`` takes)."""
-    with path.open("rb", buffering=0) as fh:
-        data = fh.readall()
-    if len(data) != size:
-        raise ModelNotReady(f"weights: {rel} changed size while it was read")
+def read_and_hash(path: Path, size: int, rel: str) -> tuple[str, Any]:
+    """The file's sha256 and its bytes, from one pass over it: a thread hashes each chunk
+    as soon as it has landed in the buffer the tensors will then be views of, so reading
+    and hashing a large file take the longer of the two, not their sum. The buffer is
+    left uninitialised (numpy ``empty``): every byte of it is then read from the file."""
+    import numpy as np
+
     digest = hashlib.sha256()
+    data = np.empty(size, dtype=np.uint8)
     view = memoryview(data)
-    for start in range(0, size, CHUNK):
-        digest.update(view[start : start + CHUNK])
+    landed: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+
+    def hash_landed() -> None:
+        while (part := landed.get()) is not None:
+            digest.update(view[part[0] : part[1]])
+
+    hasher = threading.Thread(target=hash_landed, name="verify-hash", daemon=True)
+    hasher.start()
+    done = 0
+    try:
+        with path.open("rb", buffering=0) as fh:
+            while done < size and (n := fh.readinto(view[done : done + CHUNK])):
+                landed.put((done, done + n))
+                done += n
+            grew = bool(fh.read(1))
+    finally:
+        landed.put(None)
+        hasher.join()
+    if done != size or grew:
+        raise ModelNotReady(f"weights: {rel} changed size while it was read")
     return digest.hexdigest(), data
+
+
+def tensors_from(data) -> dict[str, Any]:
+    """A safetensors file's tensors as views of its verified bytes (no copy): the format
+    is an 8-byte header length, a JSON header of dtype, shape and byte offsets, then the
+    data (https://github.com/huggingface/safetensors#format). A dtype this does not know
+    goes through ``safetensors.torch.load``, which copies."""
+    import torch
+
+    dtypes = {
+        "F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+        "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32,
+        "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+    }  # fmt: skip
+    length = int.from_bytes(bytes(data[:8]), "little")
+    header = json.loads(bytes(data[8 : 8 + length]))
+    header.pop("__metadata__", None)
+    if any(entry["dtype"] not in dtypes for entry in header.values()):
+        import safetensors.torch
+
+        return safetensors.torch.load(bytes(data))
+    tensors = {}
+    for name, entry in header.items():
+        dtype = dtypes[entry["dtype"]]
+        start, end = entry["data_offsets"]
+        count = (end - start) // dtype.itemsize
+        flat = (
+            torch.frombuffer(data, dtype=dtype, count=count, offset=8 + length + start)
+            if count
+            else torch.empty(0, dtype=dtype)
+        )
+        tensors[name] = flat.reshape(entry["shape"])
+    return tensors
 
 
 def hash_streamed(path: Path) -> str:
@@ -83,7 +138,7 @@ class VerifiedReads:
         self.keep = keep
         self.started = time.monotonic()
         self.finished = self.started
-        self._bytes: dict[str, bytes] = {}
+        self._bytes: dict[str, Any] = {}
         self._lock = threading.Lock()
         workers = max(1, min(4, os.cpu_count() or 1, len(files)))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="verify")
@@ -102,7 +157,7 @@ class VerifiedReads:
         if self.keep and path.suffix in KEPT:
             sha, data = read_and_hash(path, int(entry["size"]), str(entry["path"]))
         else:
-            sha, data = hash_streamed(path), b""
+            sha, data = hash_streamed(path), None
         if sha != entry["sha256"]:
             raise ModelNotReady(f"weights: {entry['path']} is corrupted (sha256 mismatch)")
         with self._lock:
@@ -129,7 +184,7 @@ class VerifiedReads:
         log.info("verified %d files in %s in %.2f s", len(self._jobs), self.model_dir, seconds)
         return seconds
 
-    def take(self, filename: str | os.PathLike) -> bytes | None:
+    def take(self, filename: str | os.PathLike) -> Any:
         """The verified bytes of ``filename``, once: a second call reads the disk."""
         with self._lock:
             return self._bytes.pop(os.path.realpath(filename), None)
@@ -141,17 +196,15 @@ class VerifiedReads:
     def state_dict(self, folder: Path, variant: str | None) -> dict | None:
         """A transformers module's weights (one unsharded ``model[.variant].safetensors``)
         from the verified bytes; None where they are not held (the library reads them)."""
-        import safetensors.torch as st
-
         name = f"model.{variant}.safetensors" if variant else "model.safetensors"
         data = self.take(folder / name)
-        return None if data is None else st.load(data)
+        return None if data is None else tensors_from(data)
 
     @contextmanager
     def serving(self) -> Iterator[None]:
         """While the engine loads, ``safetensors.torch.load_file`` of a verified file (how
-        diffusers reads its modules, shards and LoRAs) deserialises the bytes already read
-        instead of reading the file again, and transformers modules get their state dict
+        diffusers reads its modules, shards and LoRAs) returns views of the bytes already
+        read instead of reading the file again, and transformers modules get their state dict
         from them (``scoring.checkpoint.PRELOADED``)."""
         import safetensors.torch as st
 
@@ -163,7 +216,7 @@ class VerifiedReads:
             data = self.take(filename) if str(device) == "cpu" else None
             if data is None:
                 return original(filename, device=device)
-            return st.load(data)
+            return tensors_from(data)
 
         st.load_file = load_file
         token = PRELOADED.set(self.state_dict)
