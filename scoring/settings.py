@@ -114,7 +114,12 @@ class EngineSettings(BaseSettings):
         2048 * 1024, ge=0, description="decode/encode in tiles above this many pixels; 0: never"
     )
     vae_slicing: bool = Field(True, description="decode a batch one image at a time")
-    warmup: bool = Field(True, description="one generation before readiness turns green")
+    warmup: bool | None = Field(
+        None,
+        description="generations before readiness turns green; unset: where they pay "
+        "(an accelerator, or compile on), not on the CPU, where a first request pays no "
+        "lazy initialisation",
+    )
     warmup_steps: int = Field(2, ge=1, le=50, description="denoising steps of the warm-up")
     warmup_sizes: str = Field(
         "", description="WxH[,WxH...] to warm up (compile: each shape); default: native size"

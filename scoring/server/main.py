@@ -53,7 +53,7 @@ def load_scorer(
     model_dir, info, reads = load_package(contract, settings, stop, phases)
     try:
         with phases.timed("import"):  # while the weights are read and hashed
-            import_engine()
+            import_engine(model_dir)
         if reads is not None:
             phases.add("verify", reads.wait())  # no weight is used before all pass
         scorer = build_scorer(engine_settings, model_dir, info, reads)
@@ -72,13 +72,25 @@ def load_scorer(
     return scorer
 
 
-def import_engine() -> None:
-    """The heavy imports, on their own so that their time is the ``import`` phase."""
-    import diffusers  # noqa: F401
+def import_engine(model_dir: Path) -> None:
+    """The heavy imports, on their own so that their time is the ``import`` phase and
+    runs while the weights are hashed: torch, diffusers' pipeline machinery and the
+    classes ``model_index.json`` names (diffusers and transformers import their modules
+    lazily, on first use: left to the load, they were most of its time)."""
     import torch  # noqa: F401
+    from diffusers import AutoPipelineForImage2Image, DiffusionPipeline  # noqa: F401
 
     import scoring.engine
     import scoring.service  # noqa: F401
+    from scoring.checkpoint import module_class
+    from scoring.families import components, read_model_index
+
+    try:
+        index = read_model_index(model_dir)
+    except Exception:  # the engine's load says what is wrong with it
+        return
+    for name in components(index):
+        module_class(*index[name])
 
 
 def build_scorer(engine_settings, model_dir: Path, info, reads):

@@ -30,7 +30,7 @@ def warm_up(scorer: Scorer) -> float:
     engine = scorer.engine
     settings = engine.settings
     report: SpeedReport | None = getattr(engine, "speed", None)
-    if not settings.warmup:
+    if not wanted(settings, engine.device):
         return 0.0
     info = engine.info
     shapes = settings.warmup_shapes or [(info.default_width, info.default_height)]
@@ -55,6 +55,21 @@ def warm_up(scorer: Scorer) -> float:
         report.warmup_s = round(took, 3)
         save_compile_cache(settings, report)
     return took
+
+
+def wanted(settings, device: str) -> bool:
+    """``GENAI_WARMUP`` if set; unset, only where the warm-up buys the first request
+    something: an accelerator (CUDA context, cuDNN/cuBLAS handles, allocator) or a
+    compile. On the CPU, with the weights already in memory (``scoring.server.
+    weight_reads``), a first 64x64 request took what the second did (1.05 s and 1.04 s
+    with SD 1.5's UNet size): a warm-up there would only delay readiness by one
+    generation per shape (docs/performance.md)."""
+    if settings.warmup is not None:
+        return settings.warmup
+    if device == "cpu" and not settings.compile:
+        log.info("warm-up: not needed on the CPU without GENAI_COMPILE (GENAI_WARMUP=true runs it)")
+        return False
+    return True
 
 
 def _gray_png(width: int, height: int) -> str:

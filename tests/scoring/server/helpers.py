@@ -97,22 +97,6 @@ class InProcess:
         reply = anyio.run(call)
         return AppReply(reply.status_code, reply.content)
 
-    def readiness(self) -> AppReply:
-        import anyio
-        import httpx
-
-        from scoring.server.contracts import CONTRACTS
-
-        route = CONTRACTS[self.cloud].routes.readiness
-
-        async def call():
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-                return await client.get(route)
-
-        reply = anyio.run(call)
-        return AppReply(reply.status_code, reply.content)
-
 
 def in_process_servers(package_dir) -> dict[str, InProcess]:
     """Each cloud's app over one model loaded once (every contract serves the same bytes),

@@ -19,7 +19,7 @@ def engine_with(model, **settings) -> Engine:
 
 
 def test_warm_up_runs_each_served_shape_and_image_to_image(tiny_image_model):
-    eng = engine_with(tiny_image_model, warmup_sizes="64x64,96x64", warmup_steps=1)
+    eng = engine_with(tiny_image_model, warmup=True, warmup_sizes="64x64,96x64", warmup_steps=1)
     calls = []
     generate = eng.generate
     eng.generate = lambda req, kwargs, **kw: calls.append(req) or generate(req, kwargs, **kw)
@@ -41,7 +41,7 @@ def test_warm_up_off_runs_nothing(tiny_image_model):
 def test_a_failing_warm_up_fails_the_load_naming_it(tiny_image_model):
     from scoring.errors import ModelNotReady
 
-    eng = engine_with(tiny_image_model, warmup_sizes="4096x4096")
+    eng = engine_with(tiny_image_model, warmup=True, warmup_sizes="4096x4096")
     with pytest.raises(ModelNotReady, match="warm-up generation failed: width"):
         warm_up(Scorer(eng))
 
@@ -66,6 +66,7 @@ def test_readiness_turns_green_only_after_the_warm_up(image_packages, monkeypatc
         return real(scorer)
 
     monkeypatch.setattr(scoring.server.warmup, "warm_up", held)
+    monkeypatch.setenv("GENAI_WARMUP", "true")  # unset, the CPU skips it (next test)
     env = {"AZUREML_MODEL_DIR": str(image_packages / "azureml" / "model")}
     contract = detect([], env)
     settings = ServerSettings()
@@ -79,3 +80,17 @@ def test_readiness_turns_green_only_after_the_warm_up(image_packages, monkeypatc
         assert state.loaded.wait(60) and state.error is None
         assert client.get(contract.readiness_route).status_code == 200
     assert state.scorer.engine.speed.warmup_s is not None
+
+
+def test_unset_the_warm_up_runs_only_where_it_pays(tiny_image_model):
+    """GENAI_WARMUP unset: no generation on the CPU (a first request there pays no lazy
+    initialisation); on an accelerator, or with compile, it runs."""
+    from scoring.server.warmup import wanted
+
+    eng = engine_with(tiny_image_model)
+    assert eng.settings.warmup is None and eng.device == "cpu"
+    eng.generate = None  # would fail if called
+    assert warm_up(Scorer(eng)) == 0.0
+    settings = eng.settings
+    assert wanted(settings, "cuda") and wanted(settings.model_copy(update={"compile": True}), "cpu")
+    assert not wanted(settings.model_copy(update={"warmup": False}), "cuda")
