@@ -139,6 +139,7 @@ class VerifiedReads:
         self.started = time.monotonic()
         self.finished = self.started
         self._bytes: dict[str, Any] = {}
+        self._closed = False  # after a failure or the load: a late read keeps nothing
         self._lock = threading.Lock()
         workers = max(1, min(4, os.cpu_count() or 1, len(files)))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="verify")
@@ -162,7 +163,7 @@ class VerifiedReads:
             raise ModelNotReady(f"weights: {entry['path']} is corrupted (sha256 mismatch)")
         with self._lock:
             self.finished = max(self.finished, time.monotonic())
-            if self.keep and path.suffix in KEPT:
+            if self.keep and path.suffix in KEPT and not self._closed:
                 self._bytes[os.path.realpath(path)] = data
 
     def wait(self) -> float:
@@ -178,6 +179,8 @@ class VerifiedReads:
                 except OSError as exc:
                     raise ModelNotReady(f"weights: cannot read {rel}: {exc}") from None
         except BaseException:
+            for _rel, job in self._jobs:  # files not started are not read at all
+                job.cancel()
             self.close()
             raise
         seconds = self.finished - self.started
@@ -191,6 +194,7 @@ class VerifiedReads:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._bytes.clear()
 
     def state_dict(self, folder: Path, variant: str | None) -> dict | None:
