@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -107,9 +108,13 @@ def test_vertex_fetches_its_weights_from_aip_storage_uri(gcs, tmp_path, image_pa
                                                                   "seed": 5}})  # fmt: skip
         assert r.status == 200, r.body
         assert r.json()["predictions"][0]["metadata"]["seeds"] == [5]
+        ready = get(port, "/v1/endpoints/1/deployedModels/2").json()
     assert set(seen) <= {503, 200}
     assert tree(tmp_path / "cache") == tree(image_packages / "vertex" / "model")
     assert "fetched" in log.read_text()
+    # the contract that downloads its weights times the download as a phase of its own
+    assert "fetch" in ready["startup"] and "verify" not in ready["startup"]
+    assert re.search(r"start-up phases: import [\d.]+ s, fetch [\d.]+ s, ", log.read_text())
 
 
 def test_vertex_refuses_a_corrupted_object_naming_it(gcs, bucket, tmp_path):
