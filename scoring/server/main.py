@@ -17,11 +17,15 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scoring.server.caps import mode_limit
 from scoring.server.contracts import CONTRACTS, DESCRIPTORS, Contract, ContractError, detect
 from scoring.server.privileges import settle as settle_user
 from scoring.server.settings import ServerSettings, check_names
+
+if TYPE_CHECKING:
+    from scoring.server.startup import StartupPhases
 
 log = logging.getLogger("scoring.server")
 
@@ -117,7 +121,7 @@ def load_package(
     contract: Contract,
     settings: ServerSettings,
     stop: threading.Event | None = None,
-    phases=None,
+    phases: StartupPhases | None = None,
 ):
     """The model folder, its package file list (fetched from gs://, checked against the
     digest the plan deployed, ``GENAI_WEIGHTS_DIGEST``) and the reads verifying its
