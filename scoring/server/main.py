@@ -82,9 +82,12 @@ def import_engine(model_dir: Path) -> None:
     classes ``model_index.json`` names (diffusers and transformers import their modules
     lazily, on first use: left to the load, they were most of its time)."""
     import torch  # noqa: F401
+
+    from scoring.engine import quiet_loading
+
+    quiet_loading()  # before the classes import: transformers warns as they resolve
     from diffusers import AutoPipelineForImage2Image, DiffusionPipeline  # noqa: F401
 
-    import scoring.engine
     import scoring.service  # noqa: F401
     from scoring.checkpoint import module_class
     from scoring.families import components, read_model_index

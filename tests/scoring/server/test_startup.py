@@ -127,3 +127,22 @@ def test_the_start_up_phases_are_one_log_line_and_in_readiness_on_every_contract
         startup = reply.json()["startup"]
         assert list(startup)[-1] == "total" and set(PHASES) <= set(startup), (cloud, startup)
         assert startup["total"] >= startup["load"] > 0
+
+
+def test_the_import_phase_writes_nothing_to_stderr(tiny_family):
+    """The libraries are quieted before the pipeline's classes resolve: resolving them
+    early (the import phase) made transformers warn about torchvision on stderr."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from scoring.server.main import import_engine; "
+        "import_engine(Path(sys.argv[1]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_family("sd"))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
